@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigurationError } from './errors.js';
+
+/**
+ * Berth's own configuration: the environment, validated once at start by one schema.
+ * Probot's variables keep Probot's names so its docs apply unchanged.
+ */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)?$/, 'expected a duration like 30m, 45s or 2h')
+  .transform(parseDuration);
+
+export const envSchema = z.object({
+  APP_ID: optionalString,
+  PRIVATE_KEY: optionalString,
+  PRIVATE_KEY_PATH: optionalString,
+  WEBHOOK_SECRET: optionalString,
+  GITHUB_CLIENT_ID: optionalString,
+  GITHUB_CLIENT_SECRET: optionalString,
+  GHE_HOST: optionalString,
+  GHE_PROTOCOL: z.enum(['http', 'https']).default('https'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: optionalString,
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  DATABASE_URL: optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
+    message: 'must be a postgresql:// URL',
+  }),
+  REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), {
+    message: 'must be a redis:// URL',
+  }),
+  DOCKER_HOST: optionalString,
+  BERTH_URL: optionalString.refine((v) => v === undefined || URL.canParse(v), { message: 'must be a URL' }),
+  BERTH_PREVIEW_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'must be a DNS name such as localhost or preview.example.com')
+    .default('localhost'),
+  BERTH_DATA_DIR: z.string().default('.data'),
+  BERTH_ROLE: z.enum(['all', 'app', 'worker']).default('all'),
+  BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  BERTH_IDLE_TIMEOUT: duration.prefault('30m'),
+  BERTH_MAX_IDLE_TIMEOUT: duration.prefault('24h'),
+  BERTH_MEMORY_LIMIT: z
+    .string()
+    .regex(/^\d+[kmg]?$/i, 'expected bytes with an optional k/m/g suffix, e.g. 1g')
+    .default('2g'),
+  BERTH_CPU_LIMIT: z.coerce.number().positive().default(1),
+  BERTH_HEALTH_TIMEOUT: duration.prefault('120s'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface BerthConfig extends Env {
+  privateKey: string | undefined;
+  /** true when the GitHub App is registered (APP_ID and a key present) */
+  appConfigured: boolean;
+  /** base URL of GitHub's REST API */
+  githubApiUrl: string;
+  /** base URL of GitHub's web (OAuth, clone URLs) */
+  githubWebUrl: string;
+  berthUrl: string;
+  memoryLimitBytes: number;
+}
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new Error(`not a duration: ${text}`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!;
+  return n * factor;
+}
+
+function parseBytes(text: string): number {
+  const m = /^(\d+)([kmg]?)$/i.exec(text)!;
+  const factor = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase()]!;
+  return Number(m[1]) * factor;
+}
+
+/** Loads and validates the environment; throws a ConfigurationError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigurationError(`Berth's environment is invalid:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  let privateKey = e.PRIVATE_KEY?.replace(/\\n/g, '\n');
+  if (!privateKey && e.PRIVATE_KEY_PATH) {
+    try {
+      privateKey = readFileSync(e.PRIVATE_KEY_PATH, 'utf8');
+    } catch (err) {
+      throw new ConfigurationError(`PRIVATE_KEY_PATH: cannot read ${e.PRIVATE_KEY_PATH} (${(err as Error).message})`);
+    }
+  }
+  if (privateKey && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
+    // Probot accepts base64-encoded keys; decode before judging.
+    const decoded = Buffer.from(privateKey, 'base64').toString('utf8');
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(decoded)) privateKey = decoded;
+    else throw new ConfigurationError('PRIVATE_KEY: not a PEM private key (expected "-----BEGIN RSA PRIVATE KEY-----")');
+  }
+  const appConfigured = Boolean(e.APP_ID && privateKey);
+  if (appConfigured && !e.WEBHOOK_SECRET) {
+    throw new ConfigurationError('WEBHOOK_SECRET: required once APP_ID is set, so webhook signatures can be verified');
+  }
+  const githubWebUrl = e.GHE_HOST ? `${e.GHE_PROTOCOL}://${e.GHE_HOST}` : 'https://github.com';
+  const githubApiUrl = e.GHE_HOST ? `${githubWebUrl}/api/v3` : 'https://api.github.com';
+  const berthUrl = (e.BERTH_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
+  return {
+    ...e,
+    privateKey,
+    appConfigured,
+    githubApiUrl,
+    githubWebUrl,
+    berthUrl,
+    memoryLimitBytes: parseBytes(e.BERTH_MEMORY_LIMIT),
+  };
+}

@@ -1,0 +1,69 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+
+/**
+ * BullMQ queues shared by the app (producer) and the worker (consumer).
+ * - builds:     one job per workspace build; payload names the workspace, the job reads
+ *               the newest head commit when it runs, so a burst of pushes builds once.
+ * - workspaces: start / stop / delete / reap-idle / reconcile.
+ * - reports:    state changes to show on GitHub (check run, sticky comment); run by the app.
+ */
+export const QUEUE = { builds: 'berth-builds', workspaces: 'berth-workspaces', reports: 'berth-reports' } as const;
+
+export interface BuildJob {
+  workspaceId: string;
+  buildId: string;
+}
+export type WorkspaceJobName = 'start' | 'stop' | 'delete' | 'reap-idle' | 'reconcile';
+export interface WorkspaceJob {
+  workspaceId?: string;
+  actor?: string;
+  reason?: string;
+}
+export interface ReportJob {
+  workspaceId: string;
+  buildId?: string;
+  /** one-off message to post as a reply (slash command results) */
+  reply?: { issueNumber: number; body: string };
+}
+
+const defaults: JobsOptions = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { count: 1000 },
+  removeOnFail: { count: 1000 },
+};
+
+export class Queues {
+  readonly builds: Queue<BuildJob>;
+  readonly workspaces: Queue<WorkspaceJob>;
+  readonly reports: Queue<ReportJob>;
+
+  constructor(readonly connection: ConnectionOptions) {
+    this.builds = new Queue(QUEUE.builds, { connection, defaultJobOptions: { ...defaults, attempts: 1 } });
+    this.workspaces = new Queue(QUEUE.workspaces, { connection, defaultJobOptions: defaults });
+    this.reports = new Queue(QUEUE.reports, { connection, defaultJobOptions: { ...defaults, attempts: 5 } });
+  }
+
+  /**
+   * Deduplicated per workspace while waiting: pushes in a row collapse into one job that
+   * builds the newest commit. The build job drops the key when it starts, so a push
+   * during a build queues the next one (and the running one notices it is superseded).
+   */
+  enqueueBuild(job: BuildJob) {
+    return this.builds.add('build', job, { deduplication: { id: buildDedupId(job.workspaceId) } });
+  }
+
+  enqueueWorkspace(name: WorkspaceJobName, job: WorkspaceJob, opts: JobsOptions = {}) {
+    return this.workspaces.add(name, job, opts);
+  }
+
+  enqueueReport(job: ReportJob) {
+    return this.reports.add('report', job);
+  }
+
+  async close() {
+    await Promise.all([this.builds.close(), this.workspaces.close(), this.reports.close()]);
+  }
+}
+
+export const buildDedupId = (workspaceId: string) => `build:${workspaceId}`;

@@ -1,0 +1,163 @@
+import { posix } from 'node:path';
+import { LineCounter, parseDocument, isMap, type Node } from 'yaml';
+import { z } from 'zod';
+import { parseDuration } from './config.js';
+import { RepoConfigError } from './errors.js';
+
+/** The repository's `.github/berth.yml`, see design.md "Repository config". */
+export const CONFIG_PATH = '.github/berth.yml';
+
+export interface ServiceSpec {
+  name: string;
+  build?: { context: string; dockerfile: string; target?: string; args: Record<string, string> };
+  image?: string;
+  port?: number;
+  /** run with `sh -c` inside the container; undefined = the image's CMD */
+  command?: string;
+  migrate?: string;
+  seed?: string;
+  health?: string;
+  env: Record<string, string>;
+  data?: string;
+}
+
+export interface RepoConfig {
+  source: 'berth.yml' | 'Dockerfile';
+  services: ServiceSpec[];
+  preview: { service: string; visibility: 'public' | 'private' };
+  workspace: { ide: 'vscode' | 'vim' | 'emacs' | 'terminal'; idleTimeoutMs?: number };
+}
+
+const serviceName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, 'service names are lower-case letters, digits and hyphens (they become host names)');
+const relPath = z
+  .string()
+  .min(1)
+  .refine((p) => !posix.isAbsolute(p) && !posix.normalize(p).startsWith('..'), 'must be a path inside the repository');
+const envValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+
+const serviceSchema = z
+  .object({
+    build: z
+      .union([
+        relPath,
+        z
+          .object({
+            context: relPath.default('.'),
+            dockerfile: z.string().min(1).optional(),
+            target: z.string().min(1).optional(),
+            args: z.record(z.string(), envValue).default({}),
+          })
+          .strict(),
+      ])
+      .optional(),
+    image: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    command: z.string().min(1).optional(),
+    migrate: z.string().min(1).optional(),
+    seed: z.string().min(1).optional(),
+    health: z.string().startsWith('/', 'a health check is a path such as /health').optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not a valid environment variable name'), envValue).default({}),
+    data: z.string().startsWith('/', 'data must be an absolute path inside the container').optional(),
+  })
+  .strict()
+  .refine((s) => Boolean(s.build) !== Boolean(s.image), { message: 'a service needs exactly one of build or image' });
+
+const fileSchema = z
+  .object({
+    services: z.record(serviceName, serviceSchema).refine((s) => Object.keys(s).length > 0, 'at least one service is needed'),
+    preview: z
+      .union([
+        serviceName,
+        z.object({ service: serviceName, visibility: z.enum(['public', 'private']).default('public') }).strict(),
+      ])
+      .optional(),
+    workspace: z
+      .object({
+        ide: z.enum(['vscode', 'vim', 'emacs', 'terminal']).default('vscode'),
+        idle_timeout: z
+          .union([z.string().regex(/^\d+(ms|s|m|h)?$/, 'expected a duration like 30m'), z.number().int().positive()])
+          .optional(),
+      })
+      .strict()
+      .default({ ide: 'vscode' }),
+    _extends: z.string().optional(),
+  })
+  .strict();
+
+/** Line (1-based) of the deepest node of `path` that exists in the document. */
+function lineOf(doc: ReturnType<typeof parseDocument>, counter: LineCounter, path: PropertyKey[]): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as unknown[], true) as Node | undefined;
+    if (node && typeof node === 'object' && node.range) return counter.linePos(node.range[0]).line;
+    // a missing key: point at the map that should hold it
+  }
+  return undefined;
+}
+
+/** Parses berth.yml text; every problem is a RepoConfigError with file, line and reason. */
+export function parseRepoConfig(text: string, file = CONFIG_PATH): RepoConfig {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = counter.linePos(e.pos[0]).line;
+    throw new RepoConfigError(file, line, `invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  if (!isMap(doc.contents)) throw new RepoConfigError(file, 1, 'expected a mapping with a `services` key');
+  const parsed = fileSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+    const path = keys.length ? [...issue.path, keys[0]!] : issue.path;
+    const where = path.length ? `${path.join('.')}: ` : '';
+    const reason = issue.code === 'unrecognized_keys' ? `unknown key "${keys.join('", "')}"` : issue.message;
+    throw new RepoConfigError(file, lineOf(doc, counter, path), `${where}${reason}`);
+  }
+  return normalise(parsed.data, (path, reason) => new RepoConfigError(file, lineOf(doc, counter, path), reason));
+}
+
+function normalise(
+  data: z.infer<typeof fileSchema>,
+  error: (path: PropertyKey[], reason: string) => RepoConfigError,
+): RepoConfig {
+  const services: ServiceSpec[] = Object.entries(data.services).map(([name, s]) => {
+    const build =
+      s.build === undefined
+        ? undefined
+        : typeof s.build === 'string'
+          ? { context: s.build, dockerfile: 'Dockerfile', args: {} }
+          : { context: s.build.context, dockerfile: s.build.dockerfile ?? 'Dockerfile', target: s.build.target, args: s.build.args };
+    return { name, build, image: s.image, port: s.port, command: s.command, migrate: s.migrate, seed: s.seed, health: s.health, env: s.env, data: s.data };
+  });
+  const preview =
+    data.preview === undefined
+      ? { service: services.find((s) => s.port)?.name ?? services[0]!.name, visibility: 'public' as const }
+      : typeof data.preview === 'string'
+        ? { service: data.preview, visibility: 'public' as const }
+        : data.preview;
+  const target = services.find((s) => s.name === preview.service);
+  if (!target) throw error(['preview'], `preview: no service named "${preview.service}"`);
+  if (!target.port) throw error(['services', target.name], `services.${target.name}: the preview service needs a port`);
+  const idle = data.workspace.idle_timeout;
+  return {
+    source: 'berth.yml',
+    services,
+    preview,
+    workspace: {
+      ide: data.workspace.ide,
+      idleTimeoutMs: idle === undefined ? undefined : typeof idle === 'number' ? idle * 1000 : parseDuration(idle),
+    },
+  };
+}
+
+/** No berth.yml but a root Dockerfile: one service, port from EXPOSE (else 3000), the image's CMD. */
+export function configFromDockerfile(dockerfile: string): RepoConfig {
+  const expose = /^\s*EXPOSE\s+(\d+)/im.exec(dockerfile);
+  const port = expose ? Number(expose[1]) : 3000;
+  return {
+    source: 'Dockerfile',
+    services: [{ name: 'app', build: { context: '.', dockerfile: 'Dockerfile', args: {} }, port, env: {} }],
+    preview: { service: 'app', visibility: 'public' },
+    workspace: { ide: 'vscode' },
+  };
+}

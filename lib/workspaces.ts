@@ -1,0 +1,74 @@
+import type { PrismaClient, Workspace, WorkspaceState } from './db/client.js';
+import { sourcesOf } from './lifecycle.js';
+import { workspaceSlug } from './slug.js';
+import type { Queues } from './queue.js';
+
+/**
+ * Moves a workspace to `to` only if its current state allows it, in one conditional
+ * UPDATE, so two racing commands cannot both win. Records the change in its history and
+ * asks the app to show it on GitHub. Returns the updated workspace, or null if the
+ * transition was not legal from the state it was in.
+ */
+export async function transition(
+  db: PrismaClient,
+  queues: Queues | undefined,
+  workspaceId: string,
+  to: WorkspaceState,
+  reason: string,
+  actor: string,
+  extra: Partial<Pick<Workspace, 'runningSha' | 'currentBuildId' | 'previewHost' | 'previewPort' | 'seededAt'>> = {},
+): Promise<Workspace | null> {
+  const before = await db.workspace.findUnique({ where: { id: workspaceId } });
+  if (!before) return null;
+  const { count } = await db.workspace.updateMany({
+    where: { id: workspaceId, state: { in: sourcesOf(to) } },
+    data: { state: to, stateReason: reason, ...extra },
+  });
+  if (count === 0) return null;
+  await db.workspaceEvent.create({
+    data: { workspaceId, fromState: before.state, toState: to, reason: reason.slice(0, 2000), actor },
+  });
+  await queues?.enqueueReport({ workspaceId });
+  return db.workspace.findUnique({ where: { id: workspaceId } });
+}
+
+/**
+ * The workspace of a branch, created in state `queued` when missing. Slugs are unique;
+ * on the rare collision a salted slug is tried.
+ */
+export async function upsertWorkspace(
+  db: PrismaClient,
+  repo: { id: bigint; fullName: string },
+  branch: string,
+  headSha: string,
+  fields: Partial<Pick<Workspace, 'prNumber' | 'forkRepo'>> = {},
+): Promise<{ workspace: Workspace; created: boolean }> {
+  const existing = await db.workspace.findUnique({ where: { repositoryId_branch: { repositoryId: repo.id, branch } } });
+  if (existing) {
+    const workspace = await db.workspace.update({ where: { id: existing.id }, data: { headSha, ...fields } });
+    return { workspace, created: false };
+  }
+  for (let salt = 0; salt < 5; salt++) {
+    const slug = workspaceSlug(repo.fullName, branch, salt);
+    try {
+      const workspace = await db.workspace.create({
+        data: { repositoryId: repo.id, branch, slug, headSha, state: 'queued', ...fields },
+      });
+      await db.workspaceEvent.create({ data: { workspaceId: workspace.id, toState: 'queued', reason: 'workspace created', actor: 'push' } });
+      return { workspace, created: true };
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      const raced = await db.workspace.findUnique({ where: { repositoryId_branch: { repositoryId: repo.id, branch } } });
+      if (raced) return { workspace: await db.workspace.update({ where: { id: raced.id }, data: { headSha, ...fields } }), created: false };
+    }
+  }
+  throw new Error(`could not find a free slug for ${repo.fullName}@${branch}`);
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'P2002';
+}
+
+export function previewUrl(slug: string, previewDomain: string, port: number): string {
+  return `http://${slug}.${previewDomain}${port === 80 ? '' : `:${port}`}/`;
+}

@@ -1,0 +1,88 @@
+/**
+ * What the worker needs from a container engine. docker.ts implements it with dockerode;
+ * jobs depend on this interface only, so their logic reads as steps, not API calls.
+ */
+export interface BuildImageOptions {
+  /** directory on the host holding the build context (the repository checkout) */
+  contextDir: string;
+  /** Dockerfile path relative to the context */
+  dockerfile: string;
+  target?: string;
+  args: Record<string, string>;
+  /** tag to give the image, e.g. berth/<slug>/<service>:<sha12> */
+  tag: string;
+  labels: Record<string, string>;
+  noCache: boolean;
+  signal?: AbortSignal;
+  /** build output as it arrives (already decoded, may hold several lines) */
+  onLog: (text: string) => void;
+}
+
+export interface ServiceRunSpec {
+  name: string;
+  image: string;
+  /** shell command run with `sh -c` inside the container; undefined = image CMD */
+  command?: string;
+  env: Record<string, string>;
+  port?: number;
+  /** absolute path inside the container kept on the workspace disk */
+  data?: string;
+  /** HTTP path answered 2xx/3xx when ready */
+  health?: string;
+  /** true for services built from the repository: they get the checkout at /workspace */
+  mountsWorkspace: boolean;
+}
+
+export interface WorkspaceRunSpec {
+  workspaceId: string;
+  slug: string;
+  services: ServiceRunSpec[];
+  memoryBytes: number;
+  nanoCpus: number;
+}
+
+export interface TaskResult {
+  exitCode: number;
+  /** last lines of combined stdout/stderr */
+  tail: string;
+  oomKilled: boolean;
+}
+
+export interface ServiceEndpoint {
+  service: string;
+  containerId: string;
+  /** IP of the container on the workspace network, reachable from the Berth host */
+  host: string;
+}
+
+export interface ContainerStatus {
+  service: string;
+  containerId: string;
+  state: string; // docker's: running, exited, dead, ...
+  exitCode?: number;
+  oomKilled?: boolean;
+}
+
+export interface Runtime {
+  /** builds an image, streaming output to onLog; throws StepFailedError('build', …) on failure */
+  buildImage(opts: BuildImageOptions): Promise<string>;
+  /** makes sure `ref` exists locally (for `image:` services); never builds */
+  ensureImage(ref: string): Promise<void>;
+  /** network + volumes of a workspace; `created` is true when the workspace disk is new */
+  ensureDisk(spec: WorkspaceRunSpec): Promise<{ created: boolean }>;
+  /** copies a directory (the checkout, with .git) into /workspace on the disk */
+  populateWorkspace(spec: WorkspaceRunSpec, sourceDir: string): Promise<void>;
+  /** runs a one-off command (migrate, seed) in a service's image with its mounts, env and network */
+  runTask(spec: WorkspaceRunSpec, service: string, command: string, onLog?: (t: string) => void): Promise<TaskResult>;
+  /** (re)creates and starts every service container; returns where each listens */
+  startServices(spec: WorkspaceRunSpec): Promise<ServiceEndpoint[]>;
+  /** waits for GET http://host:port/path to answer 2xx/3xx while the container keeps running */
+  waitHealthy(spec: WorkspaceRunSpec, endpoint: ServiceEndpoint, port: number, path: string, timeoutMs: number): Promise<void>;
+  /** stops and removes the service containers, keeping volumes */
+  stopServices(workspaceId: string): Promise<void>;
+  /** removes containers, network and volumes of a workspace */
+  removeWorkspace(workspaceId: string): Promise<void>;
+  status(workspaceId: string): Promise<ContainerStatus[]>;
+  /** every workspace id that owns a Docker object (by label) */
+  listWorkspaceIds(): Promise<string[]>;
+}
