@@ -1,0 +1,143 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AppDeps } from '../deps.js';
+import type { Workspace } from '../../lib/db/client.js';
+import { sendPage } from '../http.js';
+
+/** `<slug>.<previewDomain>[:port]` → slug, or undefined when the host is not a workspace's. */
+export function slugFromHost(host: string | undefined, previewDomain: string): string | undefined {
+  if (!host) return undefined;
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  const suffix = `.${previewDomain.toLowerCase()}`;
+  if (!name.endsWith(suffix)) return undefined;
+  const slug = name.slice(0, -suffix.length);
+  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(slug) ? slug : undefined;
+}
+
+type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason' | 'previewHost' | 'previewPort'> & { repo: string };
+
+/**
+ * The preview gateway: proxies `<slug>.<BERTH_PREVIEW_DOMAIN>` to the workspace's preview
+ * service (HTTP and WebSocket), shows a self-refreshing page while it builds or starts,
+ * wakes stopped workspaces, and records activity for the idle timer.
+ */
+export class Gateway {
+  private cache = new Map<string, { at: number; value: Lookup | null }>();
+  private lastActivity = new Map<string, number>();
+  private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+  constructor(private deps: AppDeps) {}
+
+  /** Handles the request when its Host is a workspace's; false otherwise. */
+  handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const slug = slugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
+    if (!slug) return false;
+    const ws = await this.lookup(slug);
+    if (!ws) {
+      sendPage(res, 404, 'pages/not-found.njk', { message: `No workspace is called “${slug}”.`, berthUrl: this.deps.config.berthUrl });
+      return true;
+    }
+    this.touch(ws);
+    if (proxiable(ws)) {
+      this.proxyHttp(ws, req, res);
+      return true;
+    }
+    await this.showState(ws, res);
+    return true;
+  };
+
+  /** WebSocket upgrades for workspace hosts; false when the host is not a workspace's. */
+  handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> => {
+    const slug = slugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
+    if (!slug) return false;
+    const ws = await this.lookup(slug);
+    if (!ws || !proxiable(ws)) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return true;
+    }
+    this.touch(ws);
+    const upstream = net.connect(ws.previewPort!, ws.previewHost!, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(lines.join('\r\n') + '\r\n\r\n');
+      if (head.length) upstream.write(head);
+      upstream.pipe(socket).pipe(upstream);
+    });
+    const close = () => (upstream.destroy(), socket.destroy());
+    upstream.on('error', close);
+    socket.on('error', close);
+    return true;
+  };
+
+  private proxyHttp(ws: Lookup, req: IncomingMessage, res: ServerResponse) {
+    const headers = { ...req.headers };
+    headers['x-forwarded-host'] = req.headers.host;
+    headers['x-forwarded-proto'] = 'http';
+    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    const upstream = http.request(
+      { host: ws.previewHost!, port: ws.previewPort!, method: req.method, path: req.url, headers, agent: this.agent },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.rawHeaders as unknown as http.OutgoingHttpHeaders);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      // The container is gone or restarting: show the state page rather than a bare error.
+      this.cache.delete(ws.slug);
+      if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res);
+      else res.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  private async showState(ws: Lookup, res: ServerResponse) {
+    const base = { workspace: ws, repo: ws.repo, berthUrl: this.deps.config.berthUrl };
+    if (ws.state === 'failed') {
+      sendPage(res, 502, 'pages/failed.njk', { ...base, detailsUrl: `${this.deps.config.berthUrl}/workspaces/${ws.id}` });
+      return;
+    }
+    if (ws.state === 'deleted') {
+      sendPage(res, 404, 'pages/not-found.njk', { ...base, message: `The workspace “${ws.slug}” was deleted.` });
+      return;
+    }
+    if (ws.state === 'stopped') {
+      await this.deps.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'gateway', reason: 'woken by a request to its preview' });
+      this.cache.delete(ws.slug);
+    }
+    const heading = { queued: 'Waiting to build', building: 'Building', starting: 'Starting', stopped: 'Waking up', running: 'Starting' }[ws.state] ?? 'Please wait';
+    const detail =
+      ws.state === 'stopped' ? 'It was stopped; Berth is starting it again.' : ws.state === 'queued' ? 'A build is queued.' : 'Berth is getting it ready.';
+    sendPage(res, 503, 'pages/waiting.njk', { ...base, heading, detail, refresh: 2 }, { 'retry-after': '2' });
+  }
+
+  private async lookup(slug: string): Promise<Lookup | null> {
+    const hit = this.cache.get(slug);
+    if (hit && Date.now() - hit.at < 1000) return hit.value;
+    const row = await this.deps.db.workspace.findUnique({
+      where: { slug },
+      select: { id: true, slug: true, branch: true, state: true, stateReason: true, previewHost: true, previewPort: true, repository: { select: { fullName: true } } },
+    });
+    const value = row ? { ...row, repo: row.repository.fullName } : null;
+    this.cache.set(slug, { at: Date.now(), value });
+    return value;
+  }
+
+  /** Activity for the idle timer, written at most every 10 s per workspace. */
+  private touch(ws: Lookup) {
+    const now = Date.now();
+    if (now - (this.lastActivity.get(ws.id) ?? 0) < 10_000) return;
+    this.lastActivity.set(ws.id, now);
+    void this.deps.db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(now) } }).catch(() => {});
+  }
+
+  invalidate(slug?: string) {
+    if (slug) this.cache.delete(slug);
+    else this.cache.clear();
+  }
+}
+
+/** The old containers keep serving while a newer commit is queued or building. */
+function proxiable(ws: Lookup): boolean {
+  return Boolean(ws.previewHost && ws.previewPort) && ['running', 'queued', 'building'].includes(ws.state);
+}

@@ -1,0 +1,129 @@
+import { Worker, type Job } from 'bullmq';
+import type { Probot } from 'probot';
+import type { AppDeps } from '../deps.js';
+import { QUEUE, type ReportJob } from '../../lib/queue.js';
+import type { Build, Repository, Workspace } from '../../lib/db/client.js';
+import { render } from '../views.js';
+import { workspaceLinks } from './links.js';
+import { STATE_EMOJI, checkViewFor, tail } from './presenter.js';
+
+type Octokit = Awaited<ReturnType<Probot['auth']>>;
+type WorkspaceWithRepo = Workspace & { repository: Repository };
+
+export const CHECK_NAME = 'Berth';
+export const commentMarker = (ws: { repositoryId: bigint; branch: string }) => `<!-- berth:sticky ${ws.repositoryId}:${encodeURIComponent(ws.branch)} -->`;
+
+/**
+ * The only code that writes to GitHub. It runs report jobs (one at a time, so edits of one
+ * comment never interleave) and reads the current state from the database each time, so a
+ * late or repeated job still shows the truth. A GitHub error fails the job, which BullMQ
+ * retries with backoff; the build itself is never affected.
+ */
+export class Reporter {
+  readonly worker: Worker<ReportJob>;
+
+  constructor(
+    private deps: AppDeps,
+    private probot: Probot,
+  ) {
+    this.worker = new Worker<ReportJob>(QUEUE.reports, (job) => this.process(job), {
+      connection: deps.queues.connection,
+      concurrency: 1,
+    });
+    this.worker.on('failed', (job, err) => probot.log.warn({ err, workspace: job?.data.workspaceId }, 'report to GitHub failed; will retry'));
+  }
+
+  async process(job: Job<ReportJob>) {
+    const ws = await this.deps.db.workspace.findUnique({ where: { id: job.data.workspaceId }, include: { repository: true } });
+    if (!ws) return;
+    const octokit = await this.probot.auth(Number(ws.repository.installationId));
+    if (job.data.reply) {
+      await octokit.rest.issues.createComment({ owner: ws.repository.owner, repo: ws.repository.name, issue_number: job.data.reply.issueNumber, body: job.data.reply.body });
+    }
+    const buildId = job.data.buildId ?? ws.currentBuildId;
+    const build = buildId ? await this.deps.db.build.findUnique({ where: { id: buildId } }) : null;
+    if (build) await this.updateCheckRun(octokit, ws, build);
+    if (ws.prNumber) await this.updateComment(octokit, ws);
+  }
+
+  private async updateCheckRun(octokit: Octokit, ws: WorkspaceWithRepo, build: Build) {
+    const logTail = build.state === 'failed' || ws.state === 'failed' ? await this.logTail(build.id) : '';
+    const view = checkViewFor(ws, build, logTail);
+    const links = workspaceLinks(this.deps.config, ws);
+    const showLinks = view.conclusion === 'success' || view.status !== 'completed';
+    const output = {
+      title: view.title,
+      summary: render('github/check-summary.njk', { view, links, ws, build, showLinks }).slice(0, 65_000),
+      text: render('github/check-text.njk', { view, build }).slice(0, 65_000) || undefined,
+    };
+    const common = {
+      owner: ws.repository.owner,
+      repo: ws.repository.name,
+      details_url: links.details,
+      external_id: build.id,
+      status: view.status,
+      output,
+      ...(view.status === 'completed' ? { conclusion: view.conclusion, completed_at: new Date().toISOString() } : {}),
+      actions:
+        ws.state === 'deleted'
+          ? []
+          : [
+              { label: 'Stop', description: 'Stop the workspace, keep its disk', identifier: 'stop' },
+              { label: 'Refresh', description: 'Build the newest commit and restart', identifier: 'refresh' },
+            ],
+    };
+    if (build.checkRunId) {
+      await octokit.rest.checks.update({ ...common, check_run_id: Number(build.checkRunId) });
+      return;
+    }
+    const { data } = await octokit.rest.checks.create({ ...common, name: CHECK_NAME, head_sha: build.sha, started_at: new Date().toISOString() });
+    await this.deps.db.build.update({ where: { id: build.id }, data: { checkRunId: BigInt(data.id) } });
+  }
+
+  private async updateComment(octokit: Octokit, ws: WorkspaceWithRepo) {
+    const links = workspaceLinks(this.deps.config, ws);
+    const marker = commentMarker(ws);
+    const idleStop =
+      ws.state === 'running' ? new Date(ws.lastActivityAt.getTime() + ws.idleTimeoutSec * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
+    const body = render('github/comment.njk', {
+      ws: ws.forkRepo && ws.approvedSha !== ws.headSha && ws.state === 'queued' ? { ...ws, state: 'awaiting_approval' } : ws,
+      links,
+      marker,
+      emoji: STATE_EMOJI[ws.state] ?? '',
+      idleStop,
+      approvalText: `This pull request comes from the fork \`${ws.forkRepo}\`. Berth does not build forks on its own: a maintainer can comment \`/berth approve\` to build commit \`${ws.headSha.slice(0, 7)}\`.`,
+    });
+    const target = { owner: ws.repository.owner, repo: ws.repository.name };
+    const commentId = ws.commentId ?? (await this.findComment(octokit, target, ws.prNumber!, marker));
+    if (commentId) {
+      try {
+        await octokit.rest.issues.updateComment({ ...target, comment_id: Number(commentId), body });
+        if (!ws.commentId) await this.deps.db.workspace.update({ where: { id: ws.id }, data: { commentId } });
+        return;
+      } catch (err) {
+        if ((err as { status?: number }).status !== 404) throw err;
+        // someone deleted the comment: post a new one below
+      }
+    }
+    const { data } = await octokit.rest.issues.createComment({ ...target, issue_number: ws.prNumber!, body });
+    await this.deps.db.workspace.update({ where: { id: ws.id }, data: { commentId: BigInt(data.id) } });
+  }
+
+  /** Finds the sticky comment by its hidden marker, so a lost database row never duplicates it. */
+  private async findComment(octokit: Octokit, target: { owner: string; repo: string }, issue: number, marker: string): Promise<bigint | null> {
+    for await (const page of octokit.paginate.iterator(octokit.rest.issues.listComments, { ...target, issue_number: issue, per_page: 100 })) {
+      const found = page.data.find((c) => c.body?.includes(marker) && c.user?.type === 'Bot');
+      if (found) return BigInt(found.id);
+    }
+    return null;
+  }
+
+  private async logTail(buildId: string): Promise<string> {
+    const chunks = await this.deps.db.buildLogChunk.findMany({ where: { buildId }, orderBy: { id: 'desc' }, take: 50 });
+    return tail(chunks.reverse().map((c) => c.text).join(''), 30);
+  }
+
+  close() {
+    return this.worker.close();
+  }
+}

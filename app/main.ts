@@ -1,0 +1,66 @@
+import { run } from 'probot';
+import { loadConfig, type BerthConfig } from '../lib/config.js';
+import { bootInfra, loadDotEnv } from '../lib/boot.js';
+import { createProbotFor, type OctokitClass } from '../lib/github-app.js';
+import { BerthError } from '../lib/errors.js';
+import { createBerthServer } from './server.js';
+
+/**
+ * `npm start`: the web app (webhooks, gateway, dashboard) and, unless BERTH_ROLE=app, the
+ * worker in the same process. Without a registered GitHub App it serves Probot's setup page,
+ * which registers the app from app.yml and writes its credentials to .env.
+ */
+export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitClass; log?: (m: string) => void } = {}) {
+  const log = opts.log ?? ((m: string) => console.log(`[berth] ${m}`));
+  const infra = await bootInfra(config, log);
+  const probot = createProbotFor(config, opts.Octokit);
+  const deps = { config, db: infra.db, queues: infra.queues };
+  const web = await createBerthServer(deps, probot);
+  let worker: { close(): Promise<void> } | undefined;
+  if (config.BERTH_ROLE === 'all') {
+    // The composition root is the only place where app and worker meet.
+    const { startWorker } = await import('../worker/main.js');
+    worker = await startWorker({ config, db: infra.db, queues: infra.queues, probot, log });
+  }
+  await new Promise<void>((ok, fail) => {
+    web.server.once('error', fail);
+    web.server.listen(config.PORT, config.HOST ?? '0.0.0.0', () => ok());
+  });
+  const address = web.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  log(`listening on port ${port}: webhooks at ${config.berthUrl}/api/github/webhooks, previews at http://<slug>.${config.BERTH_PREVIEW_DOMAIN}:${port}/`);
+  return {
+    port,
+    web,
+    infra,
+    async close() {
+      await worker?.close();
+      await web.close();
+      await infra.close();
+    },
+  };
+}
+
+async function main() {
+  loadDotEnv();
+  const config = loadConfig();
+  if (!config.appConfigured) {
+    console.log('[berth] APP_ID and PRIVATE_KEY are not set: serving the GitHub App setup page (register Berth from app.yml).');
+    await run(() => {}, { env: { ...process.env, PORT: String(config.PORT) } as never });
+    return;
+  }
+  const berth = await startBerth(config);
+  const stop = async () => {
+    await berth.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    console.error(err instanceof BerthError ? `[berth] ${err.message}` : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,13 @@
+import type { ApplicationFunction } from 'probot';
+import type { AppDeps } from './deps.js';
+import { onPush } from './webhooks/push.js';
+import { onInstallation, onInstallationRepositories } from './webhooks/installation.js';
+
+/** Registers one handler per webhook event; each only records and enqueues. */
+export function berthApp(deps: AppDeps): ApplicationFunction {
+  return (app) => {
+    app.on('push', (ctx) => onPush(deps, ctx));
+    app.on('installation', (ctx) => onInstallation(deps, ctx));
+    app.on('installation_repositories', (ctx) => onInstallationRepositories(deps, ctx));
+  };
+}

@@ -1,0 +1,136 @@
+import type { Job } from 'bullmq';
+import { stringify } from 'yaml';
+import type { WorkerDeps } from '../deps.js';
+import { buildDedupId, type BuildJob } from '../../lib/queue.js';
+import { transition } from '../../lib/workspaces.js';
+import { installationToken } from '../../lib/github-app.js';
+import { BerthError, SupersededError } from '../../lib/errors.js';
+import { CONFIG_PATH } from '../../lib/repo-config.js';
+import { BuildLog } from '../build-log.js';
+import { cloneAt } from '../source/clone.js';
+import { readRepoConfig } from '../source/repo-config.js';
+
+/**
+ * Builds the images of a workspace's newest commit, then asks for a start. The job builds
+ * whatever commit is the workspace's current build when it runs, so pushes that arrived
+ * while it waited collapse into one build, and it stops as soon as a newer push makes it
+ * obsolete.
+ */
+export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<void> {
+  const { db, queues } = deps;
+  // From here on a new push must queue its own build instead of being deduplicated away.
+  await queues.builds.removeDeduplicationKey(buildDedupId(job.data.workspaceId));
+  const ws = await db.workspace.findUnique({ where: { id: job.data.workspaceId }, include: { repository: true } });
+  if (!ws || ws.state === 'deleted' || !ws.currentBuildId) return;
+  const build = await db.build.findUnique({ where: { id: ws.currentBuildId } });
+  if (!build || build.state !== 'queued') return;
+  await cancelOlderBuilds(deps, ws.id, build.id);
+
+  const log = new BuildLog(db, build.id);
+  const abort = new AbortController();
+  const watcher = setInterval(async () => {
+    const now = await db.workspace.findUnique({ where: { id: ws.id }, select: { currentBuildId: true, state: true } }).catch(() => null);
+    if (now && (now.currentBuildId !== build.id || now.state === 'deleted')) abort.abort(new SupersededError(build.sha));
+  }, 1000);
+  const step = async (name: string) => {
+    log.line(`==> ${name}`);
+    await db.build.update({ where: { id: build.id }, data: { step: name } });
+    await queues.enqueueReport({ workspaceId: ws.id, buildId: build.id });
+  };
+  let cleanup: (() => Promise<void>) | undefined;
+  try {
+    await db.build.update({ where: { id: build.id }, data: { state: 'running', startedAt: new Date() } });
+    await transition(db, queues, ws.id, 'building', `building ${build.sha.slice(0, 7)}`, 'worker');
+    await step('cloning');
+    const token = await installationToken(deps.probot, Number(ws.repository.installationId));
+    log.addSecret(token);
+    const cloneUrl = ws.forkRepo ? forkCloneUrl(ws.repository.cloneUrl, ws.forkRepo) : ws.repository.cloneUrl;
+    if (!cloneUrl) throw new BerthError(`Berth does not know the clone URL of ${ws.repository.fullName} yet: push again`);
+    const checkout = await cloneAt({ cloneUrl, token, branch: ws.branch, sha: build.sha, signal: abort.signal });
+    cleanup = checkout.cleanup;
+    log.line(`checked out ${build.sha}`);
+
+    await step('reading configuration');
+    const config = await readRepoConfig(checkout.dir, async () => {
+      const octokit = await deps.probot.auth(Number(ws.repository.installationId));
+      const { config: merged } = await octokit.config.get({ owner: ws.repository.owner, repo: ws.repository.name, path: CONFIG_PATH, branch: build.sha });
+      return stringify(merged);
+    });
+    log.line(`configuration from ${config.source}: services ${config.services.map((s) => s.name).join(', ')}`);
+
+    const images: Record<string, string> = {};
+    for (const service of config.services) {
+      if (abort.signal.aborted) throw abort.signal.reason;
+      if (service.build) {
+        await step(`building service ${service.name}`);
+        images[service.name] = await deps.runtime.buildImage({
+          contextDir: `${checkout.dir}/${service.build.context}`,
+          dockerfile: service.build.dockerfile,
+          target: service.build.target,
+          args: service.build.args,
+          tag: `berth/${ws.slug}/${service.name}:${build.sha.slice(0, 12)}`,
+          labels: { 'berth.workspace': ws.id, 'berth.slug': ws.slug, 'berth.build': build.id, 'berth.service': service.name },
+          noCache: build.noCache,
+          signal: abort.signal,
+          onLog: log.write,
+        });
+      } else {
+        await step(`preparing image of service ${service.name}`);
+        await deps.runtime.ensureImage(service.image!);
+        images[service.name] = service.image!;
+      }
+    }
+    if (abort.signal.aborted) throw abort.signal.reason;
+    log.line('==> build finished');
+    await log.flush();
+    await db.build.update({
+      where: { id: build.id },
+      data: { state: 'succeeded', step: 'built', finishedAt: new Date(), images, config: config as never },
+    });
+    await db.workspace.update({
+      where: { id: ws.id },
+      data: {
+        ide: config.workspace.ide,
+        previewPrivate: config.preview.visibility === 'private',
+        ...(config.workspace.idleTimeoutMs ? { idleTimeoutSec: Math.round(Math.min(config.workspace.idleTimeoutMs, deps.config.BERTH_MAX_IDLE_TIMEOUT) / 1000) } : { idleTimeoutSec: Math.round(deps.config.BERTH_IDLE_TIMEOUT / 1000) }),
+      },
+    });
+    await queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'worker', reason: `build of ${build.sha.slice(0, 7)} succeeded` });
+  } catch (err) {
+    const superseded = abort.signal.aborted || err instanceof SupersededError;
+    const message = superseded ? new SupersededError(build.sha).message : userMessage(err);
+    if (!superseded) log.line(`error: ${message}`);
+    await log.flush();
+    await db.build.update({
+      where: { id: build.id },
+      data: { state: superseded ? 'canceled' : 'failed', error: message, finishedAt: new Date() },
+    });
+    if (superseded) await queues.enqueueReport({ workspaceId: ws.id, buildId: build.id });
+    else await transition(db, queues, ws.id, 'failed', message, 'worker');
+    if (!superseded && !(err instanceof BerthError)) deps.log(`build ${build.id} failed: ${(err as Error).stack}`);
+  } finally {
+    clearInterval(watcher);
+    await cleanup?.();
+  }
+}
+
+async function cancelOlderBuilds(deps: WorkerDeps, workspaceId: string, keep: string) {
+  const older = await deps.db.build.findMany({ where: { workspaceId, id: { not: keep }, state: 'queued' } });
+  for (const b of older) {
+    await deps.db.build.update({ where: { id: b.id }, data: { state: 'canceled', error: 'a newer commit was pushed before this one was built', finishedAt: new Date() } });
+    await deps.queues.enqueueReport({ workspaceId, buildId: b.id });
+  }
+}
+
+/** Pull requests from forks build from the fork's repository on the same GitHub. */
+function forkCloneUrl(base: string | null, forkFullName: string): string | null {
+  if (!base) return null;
+  const url = new URL(base);
+  url.pathname = `/${forkFullName}.git`;
+  return url.toString();
+}
+
+export function userMessage(err: unknown): string {
+  if (err instanceof BerthError) return err.message;
+  return `internal error: ${(err as Error).message ?? String(err)}`;
+}

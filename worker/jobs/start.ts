@@ -1,0 +1,136 @@
+import type { Job } from 'bullmq';
+import type { WorkerDeps } from '../deps.js';
+import type { WorkspaceJob } from '../../lib/queue.js';
+import type { RepoConfig } from '../../lib/repo-config.js';
+import type { Build, Repository, Workspace } from '../../lib/db/client.js';
+import { transition } from '../../lib/workspaces.js';
+import { installationToken } from '../../lib/github-app.js';
+import { BerthError, StepFailedError } from '../../lib/errors.js';
+import { BuildLog } from '../build-log.js';
+import { cloneAt } from '../source/clone.js';
+import type { WorkspaceRunSpec } from '../runtime/types.js';
+import { userMessage } from './build.js';
+
+/**
+ * Starts a workspace on the newest successful build of its branch: disk, checkout (first
+ * start only), `migrate` on every start, `seed` on the first start of a disk, services, and
+ * a health check. Ends `running` or `failed`, never in between.
+ */
+export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
+  const { db, queues } = deps;
+  const ws = await db.workspace.findUnique({ where: { id: job.data.workspaceId! }, include: { repository: true } });
+  if (!ws || ws.state === 'deleted') return;
+  const build = await newestSuccessfulBuild(deps, ws);
+  if (!build) {
+    await transition(db, queues, ws.id, 'failed', `no successful build of branch ${ws.branch} yet: push a commit that builds, then start again`, job.data.actor ?? 'worker');
+    return;
+  }
+  const started = await transition(db, queues, ws.id, 'starting', `starting ${build.sha.slice(0, 7)}`, job.data.actor ?? 'worker', {
+    currentBuildId: build.id,
+    previewHost: null,
+  });
+  if (!started) return; // a racing stop or delete won
+  const log = new BuildLog(db, build.id);
+  const progress = async (reason: string) => {
+    log.line(`==> ${reason}`);
+    await db.workspace.update({ where: { id: ws.id }, data: { stateReason: reason } });
+    await queues.enqueueReport({ workspaceId: ws.id, buildId: build.id });
+  };
+  try {
+    const config = build.config as unknown as RepoConfig;
+    const spec = runSpec(deps, ws, build, config);
+    const { created } = await deps.runtime.ensureDisk(spec);
+    let seededAt = created ? null : ws.seededAt;
+    if (created) {
+      await progress('cloning the repository onto the workspace disk');
+      await populate(deps, ws, build, spec, log);
+    }
+    for (const service of config.services.filter((s) => s.migrate)) {
+      await progress(`migrating (${service.name})`);
+      await runStep(deps, spec, service.name, 'migrate', service.migrate!, log);
+    }
+    if (!seededAt) {
+      for (const service of config.services.filter((s) => s.seed)) {
+        await progress(`seeding (${service.name})`);
+        await runStep(deps, spec, service.name, 'seed', service.seed!, log);
+      }
+      seededAt = new Date();
+      await db.workspace.update({ where: { id: ws.id }, data: { seededAt } });
+    }
+    await progress('starting services');
+    const endpoints = await deps.runtime.startServices(spec);
+    for (const service of config.services.filter((s) => s.port)) {
+      const endpoint = endpoints.find((e) => e.service === service.name)!;
+      await progress(`waiting for ${service.name} to answer ${service.health ?? '/'}`);
+      await deps.runtime.waitHealthy(spec, endpoint, service.port!, service.health ?? '/', deps.config.BERTH_HEALTH_TIMEOUT);
+    }
+    const preview = endpoints.find((e) => e.service === config.preview.service)!;
+    const previewPort = config.services.find((s) => s.name === config.preview.service)!.port!;
+    log.line(`==> running: preview service ${preview.service} at ${preview.host}:${previewPort}`);
+    await log.flush();
+    await db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(), previewService: preview.service } });
+    const done = await transition(db, queues, ws.id, 'running', `running ${build.sha.slice(0, 7)}`, job.data.actor ?? 'worker', {
+      runningSha: build.sha,
+      previewHost: preview.host,
+      previewPort,
+    });
+    if (!done) await deps.runtime.stopServices(ws.id); // stopped or deleted meanwhile
+  } catch (err) {
+    const message = userMessage(err);
+    const tail = err instanceof StepFailedError && err.logTail ? `\n${err.logTail}` : '';
+    log.line(`error: ${message}${tail}`);
+    await log.flush();
+    await deps.runtime.stopServices(ws.id).catch(() => {});
+    await transition(db, queues, ws.id, 'failed', `${message}${tail}`.slice(0, 4000), 'worker', { previewHost: null });
+    if (!(err instanceof BerthError)) deps.log(`start of ${ws.id} failed: ${(err as Error).stack}`);
+  }
+}
+
+async function newestSuccessfulBuild(deps: WorkerDeps, ws: Workspace): Promise<Build | null> {
+  if (ws.currentBuildId) {
+    const current = await deps.db.build.findUnique({ where: { id: ws.currentBuildId } });
+    if (current?.state === 'succeeded') return current;
+  }
+  return deps.db.build.findFirst({ where: { workspaceId: ws.id, state: 'succeeded' }, orderBy: { createdAt: 'desc' } });
+}
+
+export function runSpec(deps: WorkerDeps, ws: Workspace, build: Build, config: RepoConfig): WorkspaceRunSpec {
+  const images = build.images as Record<string, string>;
+  return {
+    workspaceId: ws.id,
+    slug: ws.slug,
+    memoryBytes: deps.config.memoryLimitBytes,
+    nanoCpus: Math.round(deps.config.BERTH_CPU_LIMIT * 1e9),
+    services: config.services.map((s) => ({
+      name: s.name,
+      image: images[s.name]!,
+      command: s.command,
+      env: s.env,
+      port: s.port,
+      data: s.data,
+      health: s.health,
+      mountsWorkspace: Boolean(s.build),
+    })),
+  };
+}
+
+async function populate(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, spec: WorkspaceRunSpec, log: BuildLog) {
+  if (!spec.services.some((s) => s.mountsWorkspace)) return;
+  const token = await installationToken(deps.probot, Number(ws.repository.installationId));
+  log.addSecret(token);
+  const cloneUrl = ws.forkRepo ? ws.repository.cloneUrl!.replace(/\/[^/]+\/[^/]+?(\.git)?$/, `/${ws.forkRepo}.git`) : ws.repository.cloneUrl!;
+  const checkout = await cloneAt({ cloneUrl, token, branch: ws.branch, sha: build.sha });
+  try {
+    await deps.runtime.populateWorkspace(spec, checkout.dir);
+  } finally {
+    await checkout.cleanup();
+  }
+}
+
+async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog) {
+  const result = await deps.runtime.runTask(spec, service, command, log.write);
+  if (result.exitCode !== 0) {
+    const why = result.oomKilled ? 'was killed: out of memory' : `exited with code ${result.exitCode}`;
+    throw new StepFailedError(step, `${step} of service ${service} (${command}) ${why}`, result.tail);
+  }
+}

@@ -1,0 +1,20 @@
+import type { Job } from 'bullmq';
+import type { WorkerDeps } from '../deps.js';
+import type { WorkspaceJob } from '../../lib/queue.js';
+import { transition } from '../../lib/workspaces.js';
+
+/** Stops the containers and keeps the disk. */
+export async function stopJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
+  const ws = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! } });
+  if (!ws || ws.state === 'deleted' || ws.state === 'stopped') return;
+  await deps.runtime.stopServices(ws.id);
+  await transition(deps.db, deps.queues, ws.id, 'stopped', job.data.reason ?? 'stopped', job.data.actor ?? 'worker', { previewHost: null });
+}
+
+/** Removes containers, network and disk. Deletion is the only thing that destroys the disk. */
+export async function deleteJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
+  const ws = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! } });
+  if (!ws || ws.state === 'deleted') return;
+  await deps.runtime.removeWorkspace(ws.id);
+  await transition(deps.db, deps.queues, ws.id, 'deleted', job.data.reason ?? 'deleted', job.data.actor ?? 'worker', { previewHost: null, seededAt: null, runningSha: null });
+}
