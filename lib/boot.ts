@@ -46,7 +46,7 @@ export async function bootInfra(config: BerthConfig, log: (msg: string) => void 
     log(`REDIS_URL is not set: using ${redisUrl}`);
   }
   const db = createPrisma(databaseUrl);
-  const queues = new Queues({ url: redisUrl, maxRetriesPerRequest: null });
+  const queues = new Queues({ url: redisUrl, maxRetriesPerRequest: null }, config.BERTH_QUEUE_PREFIX);
   return {
     db,
     queues,

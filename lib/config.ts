@@ -41,6 +41,8 @@ export const envSchema = z.object({
     .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'must be a DNS name such as localhost or preview.example.com')
     .default('localhost'),
   BERTH_DATA_DIR: z.string().default('.data'),
+  /** key prefix of Berth's queues in Redis; lets several Berths (or test runs) share one Redis */
+  BERTH_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('berth'),
   BERTH_ROLE: z.enum(['all', 'app', 'worker']).default('all'),
   BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   BERTH_IDLE_TIMEOUT: duration.prefault('30m'),

@@ -38,10 +38,13 @@ export class Queues {
   readonly workspaces: Queue<WorkspaceJob>;
   readonly reports: Queue<ReportJob>;
 
-  constructor(readonly connection: ConnectionOptions) {
-    this.builds = new Queue(QUEUE.builds, { connection, defaultJobOptions: { ...defaults, attempts: 1 } });
-    this.workspaces = new Queue(QUEUE.workspaces, { connection, defaultJobOptions: defaults });
-    this.reports = new Queue(QUEUE.reports, { connection, defaultJobOptions: { ...defaults, attempts: 5 } });
+  constructor(
+    readonly connection: ConnectionOptions,
+    readonly prefix = 'berth',
+  ) {
+    this.builds = new Queue(QUEUE.builds, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 1 } });
+    this.workspaces = new Queue(QUEUE.workspaces, { connection, prefix, defaultJobOptions: defaults });
+    this.reports = new Queue(QUEUE.reports, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 5 } });
   }
 
   /**

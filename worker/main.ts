@@ -35,7 +35,7 @@ export async function startWorker(opts: StartWorkerOptions) {
   const lock = new KeyedMutex();
   const connection = opts.queues.connection;
   const concurrency = opts.config.BERTH_WORKER_CONCURRENCY;
-  const builds = new Worker<BuildJob>(QUEUE.builds, (job) => buildJob(deps, job), { connection, concurrency });
+  const builds = new Worker<BuildJob>(QUEUE.builds, (job) => buildJob(deps, job), { connection, concurrency, prefix: opts.queues.prefix });
   const workspaces = new Worker<WorkspaceJob>(
     QUEUE.workspaces,
     async (job) => {
@@ -43,7 +43,7 @@ export async function startWorker(opts: StartWorkerOptions) {
       if (!run) return;
       await lock.run(job.data.workspaceId ?? job.name, () => run(deps, job));
     },
-    { connection, concurrency },
+    { connection, concurrency, prefix: opts.queues.prefix },
   );
   for (const w of [builds, workspaces]) {
     w.on('failed', (job, err) => deps.log(`job ${job?.name} ${job?.id} failed: ${err.message}`));

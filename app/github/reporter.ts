@@ -28,6 +28,7 @@ export class Reporter {
   ) {
     this.worker = new Worker<ReportJob>(QUEUE.reports, (job) => this.process(job), {
       connection: deps.queues.connection,
+      prefix: deps.queues.prefix,
       concurrency: 1,
     });
     this.worker.on('failed', (job, err) => probot.log.warn({ err, workspace: job?.data.workspaceId }, 'report to GitHub failed; will retry'));

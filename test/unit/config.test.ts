@@ -1,0 +1,42 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config.js';
+import { ConfigurationError } from '../../lib/errors.js';
+
+const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+
+describe('loadConfig', () => {
+  it('starts in setup mode with nothing set', () => {
+    const c = loadConfig({});
+    expect(c.appConfigured).toBe(false);
+    expect(c.BERTH_PREVIEW_DOMAIN).toBe('localhost');
+    expect(c.BERTH_IDLE_TIMEOUT).toBe(30 * 60_000);
+    expect(c.githubApiUrl).toBe('https://api.github.com');
+  });
+
+  it('points at GitHub Enterprise Server with GHE_HOST', () => {
+    const c = loadConfig({ GHE_HOST: '127.0.0.1:9999', GHE_PROTOCOL: 'http' });
+    expect(c.githubApiUrl).toBe('http://127.0.0.1:9999/api/v3');
+  });
+
+  it('names every invalid variable', () => {
+    expect(() => loadConfig({ PORT: 'abc', DATABASE_URL: 'mysql://x', BERTH_IDLE_TIMEOUT: 'soon' })).toThrowError(
+      /PORT[\s\S]*DATABASE_URL: must be a postgresql:\/\/ URL[\s\S]*BERTH_IDLE_TIMEOUT/,
+    );
+  });
+
+  it('refuses a private key that is not PEM', () => {
+    expect(() => loadConfig({ APP_ID: '1', PRIVATE_KEY: 'not a key', WEBHOOK_SECRET: 's' })).toThrowError(ConfigurationError);
+    expect(() => loadConfig({ APP_ID: '1', PRIVATE_KEY: 'not a key', WEBHOOK_SECRET: 's' })).toThrowError(/PRIVATE_KEY: not a PEM/);
+  });
+
+  it('accepts a PEM key, also base64-encoded, and requires a webhook secret', () => {
+    expect(loadConfig({ APP_ID: '1', PRIVATE_KEY: key, WEBHOOK_SECRET: 's' }).appConfigured).toBe(true);
+    expect(loadConfig({ APP_ID: '1', PRIVATE_KEY: Buffer.from(key).toString('base64'), WEBHOOK_SECRET: 's' }).privateKey).toContain('BEGIN RSA');
+    expect(() => loadConfig({ APP_ID: '1', PRIVATE_KEY: key })).toThrowError(/WEBHOOK_SECRET/);
+  });
+
+  it('reports an unreadable PRIVATE_KEY_PATH', () => {
+    expect(() => loadConfig({ APP_ID: '1', PRIVATE_KEY_PATH: '/nonexistent/key.pem', WEBHOOK_SECRET: 's' })).toThrowError(/PRIVATE_KEY_PATH: cannot read/);
+  });
+});
