@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { ProbotOctokit } from 'probot';
+import { loadConfig } from '../../lib/config.js';
+import { startBerth } from '../../app/main.js';
+import { createTestDatabase } from './database.js';
+import { getWithHost } from './http.js';
+
+/** Octokit as in production, minus throttling and retries (they add seconds per write). */
+export const TestOctokit = ProbotOctokit.defaults((o: Record<string, any>) => ({
+  ...o,
+  throttle: { ...o.throttle, enabled: false },
+  retry: { enabled: false },
+}));
+
+export interface FakeGitHubLike {
+  host: string;
+  appId: number;
+  privateKey: string;
+  webhookSecret: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+export type TestBerth = Awaited<ReturnType<typeof startTestBerth>>;
+
+/**
+ * A whole Berth (web + worker in one process, as `npm start` runs it) on a random port,
+ * with its own database and queue prefix, talking to the fake GitHub and the real Docker.
+ */
+export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, string> = {}) {
+  const database = await createTestDatabase();
+  const logs: string[] = [];
+  const base = {
+    APP_ID: String(fake.appId),
+    PRIVATE_KEY: fake.privateKey,
+    WEBHOOK_SECRET: fake.webhookSecret,
+    GITHUB_CLIENT_ID: fake.clientId,
+    GITHUB_CLIENT_SECRET: fake.clientSecret,
+    GHE_HOST: fake.host,
+    GHE_PROTOCOL: 'http',
+    DATABASE_URL: database.url,
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    BERTH_QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,
+    BERTH_PREVIEW_DOMAIN: 'localhost',
+    BERTH_HEALTH_TIMEOUT: '60s',
+    BERTH_MEMORY_LIMIT: '512m',
+    LOG_LEVEL: 'warn',
+    PORT: '0',
+    ...env,
+  };
+  // PORT=0 picks a free port; BERTH_URL needs it, so listen first and patch the config after.
+  const config = loadConfig(base as NodeJS.ProcessEnv);
+  const berth = await startBerth(config, { Octokit: TestOctokit, log: (m) => logs.push(m) });
+  const url = `http://127.0.0.1:${berth.port}`;
+  if (!env.BERTH_URL) config.berthUrl = `http://localhost:${berth.port}`;
+  return {
+    ...berth,
+    url,
+    config,
+    db: berth.infra.db,
+    queues: berth.infra.queues,
+    logs,
+    webhookUrl: `${url}/api/github/webhooks`,
+    preview: (slug: string, path = '/', headers: Record<string, string> = {}) => getWithHost(berth.port, `${slug}.localhost:${berth.port}`, path, headers),
+    async close() {
+      await berth.close();
+      await database.drop();
+    },
+  };
+}
