@@ -48,6 +48,7 @@ CREATE TABLE "Workspace" (
     "currentBuildId" TEXT,
     "prNumber" INTEGER,
     "forkRepo" TEXT,
+    "forkBranch" TEXT,
     "approvedSha" TEXT,
     "commentId" BIGINT,
     "seededAt" TIMESTAMP(3),
