@@ -13,7 +13,7 @@ export interface BuildJob {
   workspaceId: string;
   buildId: string;
 }
-export type WorkspaceJobName = 'start' | 'stop' | 'delete' | 'reap-idle' | 'reconcile';
+export type WorkspaceJobName = 'start' | 'stop' | 'delete' | 'status' | 'reap-idle' | 'reconcile';
 export interface WorkspaceJob {
   workspaceId?: string;
   actor?: string;
@@ -26,6 +26,21 @@ export interface ReportJob {
   reply?: { issueNumber: number; body: string };
 }
 
+/** Slash commands and check-run buttons; run by the app, which checks who asked. */
+export interface CommandJob {
+  installationId: number;
+  repositoryId: number;
+  owner: string;
+  repo: string;
+  sender: string;
+  issueNumber?: number;
+  commentId?: number;
+  /** for check-run buttons: the build behind the check run, and its commit */
+  buildId?: string;
+  headSha?: string;
+  commands: Array<{ verb: string } | { unknown: string }>;
+}
+
 const defaults: JobsOptions = {
   attempts: 3,
   backoff: { type: 'exponential', delay: 1000 },
@@ -36,7 +51,7 @@ const defaults: JobsOptions = {
 export class Queues {
   readonly builds: Queue<BuildJob>;
   readonly workspaces: Queue<WorkspaceJob>;
-  readonly reports: Queue<ReportJob>;
+  readonly reports: Queue<ReportJob | CommandJob>;
 
   constructor(
     readonly connection: ConnectionOptions,
@@ -62,6 +77,11 @@ export class Queues {
 
   enqueueReport(job: ReportJob) {
     return this.reports.add('report', job);
+  }
+
+  enqueueCommand(job: CommandJob) {
+    // a command must not run twice because a retry followed a half-done attempt
+    return this.reports.add('command', job, { attempts: 1 });
   }
 
   async close() {

@@ -12,6 +12,7 @@ import { DockerRuntime } from './runtime/docker.js';
 import { buildJob } from './jobs/build.js';
 import { startJob } from './jobs/start.js';
 import { deleteJob, stopJob } from './jobs/stop.js';
+import { statusJob } from './jobs/status.js';
 import { KeyedMutex } from './mutex.js';
 
 export interface StartWorkerOptions {
@@ -27,7 +28,7 @@ export interface StartWorkerOptions {
 export async function startWorker(opts: StartWorkerOptions) {
   const runtime = opts.runtime ?? new DockerRuntime();
   try {
-    await (runtime as DockerRuntime).ping?.();
+    await runtime.ping();
   } catch (err) {
     throw new ConfigurationError(`no Docker engine reachable (${process.env.DOCKER_HOST ?? '/var/run/docker.sock'}): ${(err as Error).message}. Start dockerd or set DOCKER_HOST.`);
   }
@@ -39,7 +40,7 @@ export async function startWorker(opts: StartWorkerOptions) {
   const workspaces = new Worker<WorkspaceJob>(
     QUEUE.workspaces,
     async (job) => {
-      const run = { start: startJob, stop: stopJob, delete: deleteJob }[job.name as 'start' | 'stop' | 'delete'];
+      const run = { start: startJob, stop: stopJob, delete: deleteJob, status: statusJob }[job.name as 'start' | 'stop' | 'delete' | 'status'];
       if (!run) return;
       await lock.run(job.data.workspaceId ?? job.name, () => run(deps, job));
     },

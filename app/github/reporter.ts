@@ -1,7 +1,9 @@
 import { Worker, type Job } from 'bullmq';
 import type { Probot } from 'probot';
 import type { AppDeps } from '../deps.js';
-import { QUEUE, type ReportJob } from '../../lib/queue.js';
+import { QUEUE, type CommandJob, type ReportJob } from '../../lib/queue.js';
+import { runCommands } from '../commands/run.js';
+import { PermissionCache } from './permissions.js';
 import type { Build, Repository, Workspace } from '../../lib/db/client.js';
 import { render } from '../views.js';
 import { workspaceLinks } from './links.js';
@@ -20,18 +22,26 @@ export const commentMarker = (ws: { repositoryId: bigint; branch: string }) => `
  * retries with backoff; the build itself is never affected.
  */
 export class Reporter {
-  readonly worker: Worker<ReportJob>;
+  readonly worker: Worker<ReportJob | CommandJob>;
+  readonly permissions = new PermissionCache();
 
   constructor(
     private deps: AppDeps,
     private probot: Probot,
   ) {
-    this.worker = new Worker<ReportJob>(QUEUE.reports, (job) => this.process(job), {
+    this.worker = new Worker<ReportJob | CommandJob>(
+      QUEUE.reports,
+      (job) =>
+        job.name === 'command'
+          ? runCommands(deps, probot, this.permissions, job.data as CommandJob)
+          : this.process(job as Job<ReportJob>),
+      {
       connection: deps.queues.connection,
       prefix: deps.queues.prefix,
       concurrency: 1,
-    });
-    this.worker.on('failed', (job, err) => probot.log.warn({ err, workspace: job?.data.workspaceId }, 'report to GitHub failed; will retry'));
+      },
+    );
+    this.worker.on('failed', (job, err) => probot.log.warn({ err, job: job?.name }, 'writing to GitHub failed'));
   }
 
   async process(job: Job<ReportJob>) {

@@ -64,6 +64,8 @@ export interface ContainerStatus {
 }
 
 export interface Runtime {
+  /** throws when the engine cannot be reached */
+  ping(): Promise<void>;
   /** builds an image, streaming output to onLog; throws StepFailedError('build', …) on failure */
   buildImage(opts: BuildImageOptions): Promise<string>;
   /** makes sure `ref` exists locally (for `image:` services); never builds */

@@ -1,0 +1,46 @@
+import type { AppDeps } from './deps.js';
+import { transition, upsertWorkspace } from '../lib/workspaces.js';
+
+/**
+ * Marks `sha` as the branch's head, records a build for it and enqueues it. Shared by push,
+ * pull request, slash-command and check-run handlers. Without `force`, a commit that is
+ * already queued, building or built for this workspace is not built again (a push and the
+ * pull request's synchronize arrive for the same commit).
+ */
+export async function queueBuild(
+  deps: AppDeps,
+  repo: { id: bigint; fullName: string },
+  branch: string,
+  sha: string,
+  actor: string,
+  reason: string,
+  opts: { noCache?: boolean; force?: boolean; prNumber?: number; forkRepo?: string | null } = {},
+) {
+  const fields: { prNumber?: number; forkRepo?: string | null } = {};
+  if (opts.prNumber !== undefined) fields.prNumber = opts.prNumber;
+  if (opts.forkRepo !== undefined) fields.forkRepo = opts.forkRepo;
+  const { workspace } = await upsertWorkspace(deps.db, repo, branch, sha, fields);
+  if (!opts.force && workspace.state !== 'deleted' && workspace.state !== 'failed') {
+    const same = await deps.db.build.findFirst({
+      where: { workspaceId: workspace.id, sha, state: { in: ['queued', 'running', 'succeeded'] } },
+      orderBy: { createdAt: 'desc' },
+    });
+    if (same && (same.state !== 'succeeded' || workspace.runningSha === sha)) {
+      await deps.queues.enqueueReport({ workspaceId: workspace.id });
+      return { workspace, build: same, duplicate: true };
+    }
+  }
+  if (workspace.state === 'deleted') {
+    // a branch pushed again after its workspace was deleted starts over with a fresh disk
+    await deps.db.workspace.update({ where: { id: workspace.id }, data: { state: 'queued', stateReason: reason, seededAt: null, previewHost: null, runningSha: null, commentId: null } });
+    await deps.db.workspaceEvent.create({ data: { workspaceId: workspace.id, fromState: 'deleted', toState: 'queued', reason, actor } });
+  }
+  const build = await deps.db.build.create({
+    data: { repositoryId: repo.id, workspaceId: workspace.id, sha, noCache: Boolean(opts.noCache), trigger: actor },
+  });
+  await deps.db.workspace.update({ where: { id: workspace.id }, data: { currentBuildId: build.id } });
+  const moved = workspace.state !== 'deleted' && (await transition(deps.db, deps.queues, workspace.id, 'queued', reason, actor));
+  if (!moved) await deps.queues.enqueueReport({ workspaceId: workspace.id });
+  await deps.queues.enqueueBuild({ workspaceId: workspace.id, buildId: build.id });
+  return { workspace, build, duplicate: false };
+}

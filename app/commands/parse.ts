@@ -1,0 +1,51 @@
+/**
+ * Slash commands in pull request comments: `/berth <verb>` or the short forms `/stop`,
+ * `/start`, `/refresh`, at the start of a line. Lines in quotes (`> /stop`) and fenced or
+ * indented code blocks are ignored, so quoting someone never triggers anything.
+ */
+export const VERBS = ['stop', 'start', 'refresh', 'rebuild', 'delete', 'status', 'help', 'approve'] as const;
+export type Verb = (typeof VERBS)[number];
+const SHORT: Record<string, Verb> = { stop: 'stop', start: 'start', refresh: 'refresh' };
+
+export type ParsedCommand = { verb: Verb } | { unknown: string };
+
+export const MAX_COMMANDS = 5;
+
+export function parseCommands(body: string): ParsedCommand[] {
+  const found: ParsedCommand[] = [];
+  let fence: string | null = null;
+  for (const raw of body.split(/\r?\n/)) {
+    const fenceMatch = /^\s{0,3}(`{3,}|~{3,})/.exec(raw);
+    if (fenceMatch) {
+      if (!fence) fence = fenceMatch[1]![0]!;
+      else if (fenceMatch[1]![0] === fence) fence = null;
+      continue;
+    }
+    if (fence) continue;
+    if (/^( {4,}|\t)/.test(raw)) continue; // indented code block
+    const line = raw.trim();
+    if (line.startsWith('>')) continue;
+    const m = /^\/(berth)(?:\s+(\S+))?|^\/(stop|start|refresh)(?=\s|$)/i.exec(line);
+    if (!m) continue;
+    if (m[3]) found.push({ verb: SHORT[m[3].toLowerCase()]! });
+    else {
+      const verb = (m[2] ?? 'help').toLowerCase();
+      found.push((VERBS as readonly string[]).includes(verb) ? { verb: verb as Verb } : { unknown: verb.slice(0, 40) });
+    }
+    if (found.length >= MAX_COMMANDS) break;
+  }
+  return found;
+}
+
+export const HELP_TEXT = `**Berth commands** (at the start of a line in a pull request comment; you need write access):
+
+| Command | What it does |
+|---|---|
+| \`/berth stop\` or \`/stop\` | Stop the workspace; its disk is kept |
+| \`/berth start\` or \`/start\` | Start it again on the newest successful build |
+| \`/berth refresh\` or \`/refresh\` | Build the branch's newest commit and restart on it, keeping the disk |
+| \`/berth rebuild\` | Rebuild without Docker's cache and restart |
+| \`/berth delete\` | Delete the workspace, containers and disk |
+| \`/berth status\` | Check what is really running and update this pull request |
+| \`/berth approve\` | Build the current commit of a pull request from a fork |
+| \`/berth help\` | Show this help |`;
