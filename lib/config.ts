@@ -53,6 +53,14 @@ export const envSchema = z.object({
     .default('2g'),
   BERTH_CPU_LIMIT: z.coerce.number().positive().default(1),
   BERTH_HEALTH_TIMEOUT: duration.prefault('120s'),
+  /** running workspaces at once, in total and per repository; the least recently used one is stopped to make room */
+  BERTH_MAX_RUNNING: z.coerce.number().int().min(1).default(20),
+  BERTH_MAX_RUNNING_PER_REPO: z.coerce.number().int().min(1).default(5),
+  /** how often the idle reaper runs (it stops workspaces idle past their timeout) */
+  BERTH_REAP_INTERVAL: duration.prefault('15s'),
+  BERTH_RECONCILE_INTERVAL: duration.prefault('60s'),
+  /** delete stopped workspaces older than this; unset = keep them */
+  BERTH_STOPPED_MAX_AGE: duration.optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -51,6 +51,7 @@ CREATE TABLE "Workspace" (
     "forkBranch" TEXT,
     "approvedSha" TEXT,
     "commentId" BIGINT,
+    "notice" TEXT,
     "seededAt" TIMESTAMP(3),
     "lastActivityAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "idleTimeoutSec" INTEGER NOT NULL DEFAULT 1800,
