@@ -13,6 +13,8 @@ import { buildJob } from './jobs/build.js';
 import { startJob } from './jobs/start.js';
 import { deleteJob, stopJob } from './jobs/stop.js';
 import { statusJob } from './jobs/status.js';
+import { reapIdleJob } from './jobs/reap-idle.js';
+import { reconcileJob } from './jobs/reconcile.js';
 import { KeyedMutex } from './mutex.js';
 
 export interface StartWorkerOptions {
@@ -40,12 +42,18 @@ export async function startWorker(opts: StartWorkerOptions) {
   const workspaces = new Worker<WorkspaceJob>(
     QUEUE.workspaces,
     async (job) => {
+      if (job.name === 'reap-idle') return void (await reapIdleJob(deps));
+      if (job.name === 'reconcile') return void (await reconcileJob(deps));
       const run = { start: startJob, stop: stopJob, delete: deleteJob, status: statusJob }[job.name as 'start' | 'stop' | 'delete' | 'status'];
       if (!run) return;
       await lock.run(job.data.workspaceId ?? job.name, () => run(deps, job));
     },
     { connection, concurrency, prefix: opts.queues.prefix },
   );
+  // Schedulers are idempotent upserts: every worker may declare them, Redis keeps one.
+  await opts.queues.workspaces.upsertJobScheduler('reap-idle', { every: opts.config.BERTH_REAP_INTERVAL }, { name: 'reap-idle', data: {} });
+  await opts.queues.workspaces.upsertJobScheduler('reconcile', { every: opts.config.BERTH_RECONCILE_INTERVAL }, { name: 'reconcile', data: {} });
+  await opts.queues.enqueueWorkspace('reconcile', {}, { jobId: `reconcile-at-start-${Date.now()}` });
   for (const w of [builds, workspaces]) {
     w.on('failed', (job, err) => deps.log(`job ${job?.name} ${job?.id} failed: ${err.message}`));
     w.on('error', (err) => deps.log(`worker error: ${err.message}`));

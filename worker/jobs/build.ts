@@ -23,7 +23,8 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
   const ws = await db.workspace.findUnique({ where: { id: job.data.workspaceId }, include: { repository: true } });
   if (!ws || ws.state === 'deleted' || !ws.currentBuildId) return;
   const build = await db.build.findUnique({ where: { id: ws.currentBuildId } });
-  if (!build || build.state !== 'queued') return;
+  // 'running' too: a job whose worker died mid-build comes back through stalled-job recovery
+  if (!build || (build.state !== 'queued' && build.state !== 'running')) return;
   await cancelOlderBuilds(deps, ws.id, build.id);
 
   const log = new BuildLog(db, build.id);

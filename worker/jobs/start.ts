@@ -37,6 +37,11 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
     await queues.enqueueReport({ workspaceId: ws.id, buildId: build.id });
   };
   try {
+    if (!(await makeRoom(deps, ws))) {
+      await progress('waiting for a free slot: the maximum of running workspaces is reached');
+      await queues.enqueueWorkspace('start', job.data, { delay: 10_000 });
+      return;
+    }
     const config = build.config as unknown as RepoConfig;
     const spec = runSpec(deps, ws, build, config);
     const { created } = await deps.runtime.ensureDisk(spec);
@@ -84,6 +89,30 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
     await transition(db, queues, ws.id, 'failed', `${message}${tail}`.slice(0, 4000), 'worker', { previewHost: null });
     if (!(err instanceof BerthError)) deps.log(`start of ${ws.id} failed: ${(err as Error).stack}`);
   }
+}
+
+/**
+ * Enforces BERTH_MAX_RUNNING_PER_REPO and BERTH_MAX_RUNNING: when full, the least recently
+ * used running workspace is stopped (its disk is kept). False when every slot is taken by
+ * workspaces that are still starting: the caller waits and tries again.
+ */
+async function makeRoom(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
+  const active = await deps.db.workspace.findMany({
+    where: { state: { in: ['running', 'starting'] }, id: { not: ws.id } },
+    orderBy: { lastActivityAt: 'asc' },
+    select: { id: true, repositoryId: true, state: true, branch: true },
+  });
+  const sameRepo = active.filter((w) => w.repositoryId === ws.repositoryId);
+  const scope =
+    sameRepo.length >= deps.config.BERTH_MAX_RUNNING_PER_REPO ? { pool: sameRepo, limit: 'BERTH_MAX_RUNNING_PER_REPO' }
+    : active.length >= deps.config.BERTH_MAX_RUNNING ? { pool: active, limit: 'BERTH_MAX_RUNNING' }
+    : null;
+  if (!scope) return true;
+  const victim = scope.pool.find((w) => w.state === 'running');
+  if (!victim) return false;
+  await deps.runtime.stopServices(victim.id);
+  await transition(deps.db, deps.queues, victim.id, 'stopped', `stopped to make room for ${ws.branch} (${scope.limit} reached)`, 'limits', { previewHost: null });
+  return true;
 }
 
 async function newestSuccessfulBuild(deps: WorkerDeps, ws: Workspace): Promise<Build | null> {
