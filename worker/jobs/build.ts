@@ -7,6 +7,7 @@ import { installationToken } from '../../lib/github-app.js';
 import { BerthError, SupersededError } from '../../lib/errors.js';
 import { CONFIG_PATH } from '../../lib/repo-config.js';
 import { BuildLog } from '../build-log.js';
+import type { Repository, Workspace } from '../../lib/db/client.js';
 import { cloneAt } from '../source/clone.js';
 import { readRepoConfig } from '../source/repo-config.js';
 
@@ -45,9 +46,7 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
     await step('cloning');
     const token = await installationToken(deps.probot, Number(ws.repository.installationId));
     log.addSecret(token);
-    const cloneUrl = ws.forkRepo ? forkCloneUrl(ws.repository.cloneUrl, ws.forkRepo) : ws.repository.cloneUrl;
-    if (!cloneUrl) throw new BerthError(`Berth does not know the clone URL of ${ws.repository.fullName} yet: push again`);
-    const checkout = await cloneAt({ cloneUrl, token, branch: ws.branch, sha: build.sha, signal: abort.signal });
+    const checkout = await cloneAt({ ...sourceOf(ws), token, sha: build.sha, signal: abort.signal });
     cleanup = checkout.cleanup;
     log.line(`checked out ${build.sha}`);
 
@@ -123,12 +122,16 @@ async function cancelOlderBuilds(deps: WorkerDeps, workspaceId: string, keep: st
   }
 }
 
-/** Pull requests from forks build from the fork's repository on the same GitHub. */
-function forkCloneUrl(base: string | null, forkFullName: string): string | null {
-  if (!base) return null;
-  const url = new URL(base);
-  url.pathname = `/${forkFullName}.git`;
-  return url.toString();
+/**
+ * Where a workspace's code comes from. A fork's pull request is fetched from the base
+ * repository's `refs/pull/<n>/head`, which the installation token can read even when the
+ * fork itself is not part of the installation.
+ */
+export function sourceOf(ws: Workspace & { repository: Repository }): { cloneUrl: string; branch: string; ref?: string } {
+  const cloneUrl = ws.repository.cloneUrl;
+  if (!cloneUrl) throw new BerthError(`Berth does not know the clone URL of ${ws.repository.fullName} yet: push a commit to it`);
+  if (ws.forkRepo && ws.prNumber) return { cloneUrl, branch: ws.forkBranch ?? ws.branch, ref: `refs/pull/${ws.prNumber}/head` };
+  return { cloneUrl, branch: ws.branch };
 }
 
 export function userMessage(err: unknown): string {

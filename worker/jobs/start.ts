@@ -9,7 +9,7 @@ import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { BuildLog } from '../build-log.js';
 import { cloneAt } from '../source/clone.js';
 import type { WorkspaceRunSpec } from '../runtime/types.js';
-import { userMessage } from './build.js';
+import { sourceOf, userMessage } from './build.js';
 
 /**
  * Starts a workspace on the newest successful build of its branch: disk, checkout (first
@@ -147,8 +147,7 @@ async function populate(deps: WorkerDeps, ws: Workspace & { repository: Reposito
   if (!spec.services.some((s) => s.mountsWorkspace)) return;
   const token = await installationToken(deps.probot, Number(ws.repository.installationId));
   log.addSecret(token);
-  const cloneUrl = ws.forkRepo ? ws.repository.cloneUrl!.replace(/\/[^/]+\/[^/]+?(\.git)?$/, `/${ws.forkRepo}.git`) : ws.repository.cloneUrl!;
-  const checkout = await cloneAt({ cloneUrl, token, branch: ws.branch, sha: build.sha });
+  const checkout = await cloneAt({ ...sourceOf(ws), token, sha: build.sha });
   try {
     await deps.runtime.populateWorkspace(spec, checkout.dir);
   } finally {

@@ -11,7 +11,10 @@ const exec = promisify(execFile);
 export interface CloneRequest {
   cloneUrl: string;
   token: string;
+  /** local branch to check out (the upstream's name) */
   branch: string;
+  /** remote ref to fetch; defaults to refs/heads/<branch>. Fork pull requests use refs/pull/<n>/head */
+  ref?: string;
   sha: string;
   signal?: AbortSignal;
 }
@@ -50,7 +53,8 @@ export async function cloneAt(req: CloneRequest): Promise<{ dir: string; cleanup
   try {
     await git(['init', '-q']);
     await git(['remote', 'add', 'origin', '--', url.toString()]);
-    await git(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${req.branch}:refs/remotes/origin/${req.branch}`]);
+    const ref = req.ref ?? `refs/heads/${req.branch}`;
+    await git(['fetch', '-q', '--no-tags', 'origin', `+${ref}:refs/remotes/origin/${req.branch}`]);
     await git(['checkout', '-q', '-B', req.branch, req.sha, '--']);
     await git(['branch', '-q', `--set-upstream-to=origin/${req.branch}`]);
     return { dir, cleanup };
