@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigurationError } from './errors.js';
 
@@ -61,6 +62,10 @@ export const envSchema = z.object({
   BERTH_RECONCILE_INTERVAL: duration.prefault('60s'),
   /** delete stopped workspaces older than this; unset = keep them */
   BERTH_STOPPED_MAX_AGE: duration.optional(),
+  /** key that signs sign-in cookies; unset = a random one kept in BERTH_DATA_DIR/session-secret */
+  BERTH_SESSION_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, { message: 'must be at least 32 characters' }),
+  /** where scripts/install-code-server.sh put code-server (the `vscode` IDE); default BERTH_DATA_DIR/code-server */
+  BERTH_CODE_SERVER_DIR: optionalString,
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -75,6 +80,8 @@ export interface BerthConfig extends Env {
   githubWebUrl: string;
   berthUrl: string;
   memoryLimitBytes: number;
+  /** absolute path of the code-server install (see BERTH_CODE_SERVER_DIR) */
+  codeServerDir: string;
 }
 
 export function parseDuration(text: string): number {
@@ -129,5 +136,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
     githubWebUrl,
     berthUrl,
     memoryLimitBytes: parseBytes(e.BERTH_MEMORY_LIMIT),
+    codeServerDir: resolve(e.BERTH_CODE_SERVER_DIR ?? join(e.BERTH_DATA_DIR, 'code-server')),
   };
 }
