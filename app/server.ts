@@ -5,6 +5,11 @@ import { berthApp } from './probot-app.js';
 import { Gateway } from './gateway/gateway.js';
 import { sendJson, sendPage, type Handler } from './http.js';
 import { Reporter } from './github/reporter.js';
+import type { Auth } from './auth/types.js';
+import { Metrics } from './metrics.js';
+import { createDashboard } from './dashboard/routes.js';
+import { readinessHandler } from './dashboard/readiness.js';
+import { DockerContainerReader, type ContainerReader } from './dashboard/containers.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 
@@ -12,7 +17,15 @@ export interface BerthServer {
   server: http.Server;
   gateway: Gateway;
   reporter: Reporter;
+  metrics: Metrics;
   close(): Promise<void>;
+}
+
+export interface BerthServerOptions {
+  /** sign-in (app/auth); without it the dashboard is not served */
+  auth?: Auth;
+  /** read-only Docker access for /readyz and the workspace page */
+  containers?: ContainerReader;
 }
 
 /**
@@ -20,7 +33,7 @@ export interface BerthServer {
  * (a workspace's app must never reach Berth's own routes), then GitHub's webhooks, then the
  * dashboard.
  */
-export async function createBerthServer(deps: AppDeps, probot: Probot, extraHandlers: Handler[] = []): Promise<BerthServer> {
+export async function createBerthServer(deps: AppDeps, probot: Probot, extraHandlers: Handler[] = [], options: BerthServerOptions = {}): Promise<BerthServer> {
   const gateway = new Gateway(deps);
   const webhooks = await createNodeMiddleware(berthApp(deps), { probot, webhooksPath: WEBHOOK_PATH });
   const reporter = new Reporter(deps, probot);
@@ -28,7 +41,19 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     if (req.url === '/healthz') return (sendJson(res, 200, { ok: true }), true);
     return false;
   };
-  const handlers: Handler[] = [gateway.handle, (req, res) => webhooks(req, res, () => {}) as Promise<boolean>, health, ...extraHandlers];
+  const metrics = new Metrics(deps);
+  const containers = options.containers ?? new DockerContainerReader();
+  const webhookHandler: Handler = (req, res) => webhooks(req, res, () => {}) as Promise<boolean>;
+  const dashboard: Handler[] = options.auth ? [createDashboard(deps, { auth: options.auth, probot, containers })] : [];
+  const handlers: Handler[] = [
+    gateway.handle,
+    metrics.timeWebhooks(webhookHandler, WEBHOOK_PATH),
+    health,
+    readinessHandler(deps, containers),
+    metrics.handle,
+    ...extraHandlers,
+    ...dashboard,
+  ];
   const server = http.createServer(async (req, res) => {
     try {
       for (const h of handlers) if (await h(req, res)) return;
@@ -49,6 +74,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     server,
     gateway,
     reporter,
+    metrics,
     async close() {
       await reporter.close();
       server.closeAllConnections();

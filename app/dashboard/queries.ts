@@ -1,0 +1,109 @@
+import type { Auth, RepoAccess, SessionUser } from '../auth/types.js';
+import type { AppDeps } from '../deps.js';
+import type { Queues } from '../../lib/queue.js';
+import type { ListFilters, State } from './presenters.js';
+
+/** The database reads of the dashboard, with the access checks that decide what a user sees. */
+
+export interface RepoWithAccess {
+  id: bigint;
+  owner: string;
+  name: string;
+  fullName: string;
+  htmlUrl: string | null;
+  installationId: bigint;
+  access: RepoAccess;
+}
+
+/** Parallel permission look-ups: enough to be quick, few enough not to hammer GitHub. */
+const ACCESS_CONCURRENCY = 8;
+/** A dashboard shows at most this many workspaces at once; filters narrow it down. */
+export const LIST_LIMIT = 500;
+
+/** Repositories Berth knows that the user can at least read, with their access. */
+export async function readableRepositories(deps: AppDeps, auth: Auth, user: SessionUser): Promise<RepoWithAccess[]> {
+  const repos = await deps.db.repository.findMany({
+    where: { removed: false },
+    select: { id: true, owner: true, name: true, fullName: true, htmlUrl: true, installationId: true },
+    orderBy: { fullName: 'asc' },
+  });
+  const withAccess = await mapLimit(repos, ACCESS_CONCURRENCY, async (r) => ({ ...r, access: await safeAccess(auth, user, r) }));
+  return withAccess.filter((r) => r.access !== 'none');
+}
+
+/** The user's access to one repository; a failing GitHub means no access, not an error page. */
+export async function safeAccess(auth: Auth, user: SessionUser, repo: { owner: string; name: string; installationId: bigint }): Promise<RepoAccess> {
+  try {
+    return await auth.access(user, repo);
+  } catch {
+    return 'none';
+  }
+}
+
+export async function listWorkspaces(deps: AppDeps, repos: RepoWithAccess[], filters: ListFilters) {
+  const repoIds = repos.filter((r) => !filters.repo || r.fullName === filters.repo).map((r) => r.id);
+  if (repoIds.length === 0) return [];
+  const state =
+    filters.state === 'all' ? undefined : filters.state === 'active' ? { not: 'deleted' as State } : (filters.state as State);
+  return deps.db.workspace.findMany({
+    where: {
+      repositoryId: { in: repoIds },
+      ...(state ? { state } : {}),
+      ...(filters.q ? { branch: { contains: filters.q, mode: 'insensitive' as const } } : {}),
+    },
+    include: { repository: { select: { id: true, fullName: true, htmlUrl: true } } },
+    orderBy: [{ updatedAt: 'desc' }],
+    take: LIST_LIMIT,
+  });
+}
+
+/** A workspace with its repository, or null. */
+export function findWorkspace(deps: AppDeps, id: string) {
+  return deps.db.workspace.findUnique({ where: { id }, include: { repository: true } });
+}
+
+export async function workspaceDetails(deps: AppDeps, workspaceId: string) {
+  const [events, builds] = await Promise.all([
+    deps.db.workspaceEvent.findMany({ where: { workspaceId }, orderBy: { id: 'desc' }, take: 200 }),
+    deps.db.build.findMany({
+      where: { workspaceId },
+      orderBy: { createdAt: 'desc' },
+      take: 30,
+      select: { id: true, sha: true, state: true, step: true, error: true, trigger: true, createdAt: true, startedAt: true, finishedAt: true, config: true },
+    }),
+  ]);
+  return { events, builds };
+}
+
+/**
+ * Jobs waiting or running on the workspaces queue, by workspace: lets the pages say
+ * "stopping…" between a click and the worker's state change. Best effort: an unreachable
+ * Redis only hides the hint.
+ */
+export async function pendingWorkspaceJobs(queues: Queues): Promise<Map<string, string[]>> {
+  const byWorkspace = new Map<string, string[]>();
+  try {
+    const jobs = await queues.workspaces.getJobs(['waiting', 'active', 'delayed', 'prioritized'], 0, 500);
+    for (const job of jobs) {
+      const id = job?.data?.workspaceId;
+      if (!id) continue;
+      byWorkspace.set(id, [...(byWorkspace.get(id) ?? []), job.name]);
+    }
+  } catch {
+    // no hint then
+  }
+  return byWorkspace;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
