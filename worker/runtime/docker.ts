@@ -1,0 +1,624 @@
+/**
+ * The Runtime on a Docker engine, through dockerode.
+ *
+ * Every object it creates carries `berth.workspace` and `berth.slug` labels, so the reconciler
+ * and `removeWorkspace` find them by label, never by guessing names. Names are still
+ * deterministic (`berth-<slug>-…`) so an operator running `docker ps` can tell what is what.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Dockerode from 'dockerode';
+import { StepFailedError } from '../../lib/errors.js';
+import { packBuildContext, packDirectory } from './context.js';
+import { LogTail, demuxBuffer, textSink } from './logs.js';
+import type {
+  BuildImageOptions,
+  ContainerStatus,
+  Runtime,
+  ServiceEndpoint,
+  ServiceRunSpec,
+  TaskResult,
+  WorkspaceRunSpec,
+} from './types.js';
+
+export const LABELS = {
+  workspace: 'berth.workspace',
+  slug: 'berth.slug',
+  service: 'berth.service',
+  role: 'berth.role',
+} as const;
+
+type Role = 'service' | 'task';
+
+export const dockerNames = {
+  network: (slug: string) => `berth-${slug}`,
+  workspaceVolume: (slug: string) => `berth-${slug}-workspace`,
+  dataVolume: (slug: string, service: string) => `berth-${slug}-data-${service}`,
+  container: (slug: string, service: string) => `berth-${slug}-${service}`,
+};
+
+const WORKSPACE_DIR = '/workspace';
+const BUILD_TAIL_LINES = 30;
+const TASK_TAIL_LINES = 20;
+const FAILURE_TAIL_LINES = 30;
+/** Long enough for a database to flush, short enough that a restart feels prompt. */
+const STOP_TIMEOUT_S = 5;
+const HEALTH_TRY_TIMEOUT_MS = 2_000;
+const HEALTH_INTERVAL_MS = 500;
+/** Restarts (100 ms, doubling) before a crashing service counts as broken: about 3 s of grace. */
+const CRASH_LOOP_RESTARTS = 5;
+
+interface BuildEvent {
+  stream?: string;
+  status?: string;
+  id?: string;
+  progress?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+interface DockerEvent {
+  status?: string;
+  Actor?: { Attributes?: Record<string, string> };
+}
+
+export class DockerRuntime implements Runtime {
+  constructor(private readonly docker: Dockerode = new Dockerode()) {}
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (err) {
+      throw new Error(`Docker engine is not reachable at ${this.engineAddress()}: ${dockerReason(err)}`);
+    }
+  }
+
+  private engineAddress(): string {
+    const modem = this.docker.modem as { socketPath?: string; host?: string; port?: number };
+    return modem.socketPath ?? `${modem.host}:${modem.port ?? ''}`;
+  }
+
+  // --- images ---------------------------------------------------------------------------------
+
+  async buildImage(opts: BuildImageOptions): Promise<string> {
+    if (opts.signal?.aborted) throw abortError();
+    await assertDockerfile(opts.contextDir, opts.dockerfile);
+    const tail = new LogTail(BUILD_TAIL_LINES);
+    const log = (text: string) => {
+      tail.push(text);
+      opts.onLog(text);
+    };
+    // Our own controller lets a broken context stream cancel the upload too.
+    const internal = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, internal.signal]) : internal.signal;
+    const context = packBuildContext(opts.contextDir, opts.dockerfile);
+    let contextError: Error | undefined;
+    context.on('error', (err: Error) => {
+      contextError = err;
+      internal.abort(err);
+    });
+    try {
+      const stream = await this.docker.buildImage(context, { ...buildQuery(opts), abortSignal: signal } as object);
+      const id = await this.followBuild(stream, log, tail, signal);
+      return id ?? (await this.docker.getImage(opts.tag).inspect()).Id;
+    } catch (err) {
+      if (opts.signal?.aborted) throw abortError();
+      if (contextError) {
+        throw new StepFailedError('build', `could not read the build context: ${contextError.message}`, tail.toString());
+      }
+      // The daemon refused before streaming (bad target, Dockerfile syntax): the user's to fix.
+      // Anything else (engine unreachable, connection dropped) is ours and propagates as is.
+      if (statusOf(err) === undefined) throw err;
+      throw new StepFailedError('build', `docker build failed: ${dockerReason(err)}`, tail.toString());
+    }
+  }
+
+  private followBuild(
+    stream: NodeJS.ReadableStream,
+    log: (text: string) => void,
+    tail: LogTail,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      let imageId: string | undefined;
+      let failure: string | undefined;
+      const onAbort = () => {
+        (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
+        reject(abortError());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const onEvent = (event: BuildEvent) => {
+        if (event.aux?.ID) imageId = event.aux.ID;
+        const text = buildEventText(event);
+        if (text) log(text);
+        if (event.error || event.errorDetail) failure = event.errorDetail?.message ?? event.error;
+      };
+      const onDone = (err: Error | null) => {
+        signal.removeEventListener('abort', onAbort);
+        if (err) return reject(err);
+        if (failure) return reject(new StepFailedError('build', `docker build failed: ${failure}`, tail.toString()));
+        resolve(imageId);
+      };
+      this.docker.modem.followProgress(stream, onDone, onEvent);
+    });
+  }
+
+  async ensureImage(ref: string): Promise<void> {
+    try {
+      // A malformed reference fails already at inspect; it cannot be pulled either.
+      if (await this.imageExists(ref)) return;
+      await this.pull(ref);
+    } catch (err) {
+      throw new StepFailedError(
+        'build',
+        `image ${ref} is not available on this Docker host and could not be pulled: ${dockerReason(err)}`,
+      );
+    }
+  }
+
+  private async pull(ref: string): Promise<void> {
+    const stream = await this.docker.pull(ref);
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(stream, (err: Error | null, events: BuildEvent[]) => {
+        if (err) return reject(err);
+        const failed = (events ?? []).find((e) => e.error || e.errorDetail);
+        if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
+        resolve();
+      });
+    });
+  }
+
+  private async imageExists(ref: string): Promise<boolean> {
+    return (await ignoreNotFound(this.docker.getImage(ref).inspect())) !== undefined;
+  }
+
+  // --- disk -----------------------------------------------------------------------------------
+
+  async ensureDisk(spec: WorkspaceRunSpec): Promise<{ created: boolean }> {
+    await this.ensureNetwork(spec);
+    const created = await this.ensureVolume(spec, dockerNames.workspaceVolume(spec.slug));
+    for (const service of spec.services) {
+      if (service.data) await this.ensureVolume(spec, dockerNames.dataVolume(spec.slug, service.name), service.name);
+    }
+    return { created };
+  }
+
+  private async ensureNetwork(spec: WorkspaceRunSpec): Promise<void> {
+    const name = dockerNames.network(spec.slug);
+    if (await ignoreNotFound(this.docker.getNetwork(name).inspect())) return;
+    try {
+      // CheckDuplicate: Docker otherwise happily creates two networks with one name.
+      await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labelsOf(spec) });
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err; // a concurrent start created it first
+    }
+  }
+
+  /** Returns true when the volume did not exist before. */
+  private async ensureVolume(spec: WorkspaceRunSpec, name: string, service?: string): Promise<boolean> {
+    if (await ignoreNotFound(this.docker.getVolume(name).inspect())) return false;
+    await this.docker.createVolume({ Name: name, Labels: labelsOf(spec, service) });
+    return true;
+  }
+
+  async populateWorkspace(spec: WorkspaceRunSpec, sourceDir: string): Promise<void> {
+    await this.ensureDisk(spec);
+    const service = spec.services.find((s) => s.mountsWorkspace) ?? spec.services[0];
+    if (!service) throw new Error(`workspace ${spec.slug} has no service image to mount its disk with`);
+    // Never started: the daemon mounts a created container's volumes for archive calls,
+    // so the copy needs no shell, no running process and no network.
+    const container = await this.docker.createContainer({
+      name: `${dockerNames.container(spec.slug, service.name)}-populate-${suffix()}`,
+      Image: service.image,
+      Cmd: ['true'],
+      Labels: labelsOf(spec, service.name, 'task'),
+      HostConfig: { NetworkMode: 'none', Mounts: [workspaceMount(spec)] },
+    });
+    try {
+      await container.putArchive(packDirectory(sourceDir), { path: WORKSPACE_DIR });
+    } finally {
+      await container.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  // --- tasks and services ---------------------------------------------------------------------
+
+  async runTask(
+    spec: WorkspaceRunSpec,
+    serviceName: string,
+    command: string,
+    onLog?: (t: string) => void,
+  ): Promise<TaskResult> {
+    const service = findService(spec, serviceName);
+    await this.ensureDisk(spec);
+    const container = await this.docker.createContainer({
+      ...containerConfig(spec, service, 'task'),
+      name: `${dockerNames.container(spec.slug, service.name)}-task-${suffix()}`,
+      Cmd: shellCommand(command),
+    });
+    try {
+      await container.start();
+      const tail = new LogTail(TASK_TAIL_LINES);
+      await this.followLogs(container, (text) => {
+        tail.push(text);
+        onLog?.(text);
+      });
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      const info = await container.inspect();
+      return { exitCode: StatusCode, tail: tail.toString(), oomKilled: info.State.OOMKilled };
+    } finally {
+      await container.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Resolves once the container's output ends, i.e. when it has stopped. */
+  private async followLogs(container: Dockerode.Container, onText: (text: string) => void): Promise<void> {
+    // `logs --follow` replays from the start, so nothing written before we attach is lost.
+    const stream = await container.logs({ follow: true, stdout: true, stderr: true });
+    const sink = textSink(onText);
+    this.docker.modem.demuxStream(stream, sink, sink);
+    await new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+  }
+
+  async startServices(spec: WorkspaceRunSpec): Promise<ServiceEndpoint[]> {
+    await this.ensureDisk(spec);
+    await this.stopServices(spec.workspaceId);
+    const endpoints: ServiceEndpoint[] = [];
+    // `image:` services (databases, caches) first, so the app finds them when it boots.
+    for (const service of startOrder(spec.services)) endpoints.push(await this.startService(spec, service));
+    return endpoints;
+  }
+
+  private async startService(spec: WorkspaceRunSpec, service: ServiceRunSpec): Promise<ServiceEndpoint> {
+    const name = dockerNames.container(spec.slug, service.name);
+    // A container left by a crashed worker (or with lost labels) would block the name.
+    await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
+    const container = await this.docker.createContainer({
+      ...containerConfig(spec, service, 'service'),
+      name,
+      Cmd: service.command ? shellCommand(service.command) : undefined,
+    });
+    await container.start();
+    const info = await container.inspect();
+    // Empty when the process already died and awaits its restart; waitHealthy re-reads it.
+    const host = info.NetworkSettings.Networks[dockerNames.network(spec.slug)]?.IPAddress ?? '';
+    return { service: service.name, containerId: info.Id, host };
+  }
+
+  async waitHealthy(
+    spec: WorkspaceRunSpec,
+    endpoint: ServiceEndpoint,
+    port: number,
+    urlPath: string,
+    timeoutMs: number,
+  ): Promise<void> {
+    const container = this.docker.getContainer(endpoint.containerId);
+    const pathPart = urlPath.startsWith('/') ? urlPath : `/${urlPath}`;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      // Re-read the address each time: a restarted container may come back with another one,
+      // and has none while it waits for its restart.
+      const host = await this.assertNotCrashed(container, spec, endpoint.service);
+      const budget = Math.min(HEALTH_TRY_TIMEOUT_MS, Math.max(deadline - Date.now(), 1));
+      if (host && (await answersOk(`http://${host}:${port}${pathPart}`, budget))) return;
+      if (Date.now() >= deadline) break;
+      await sleep(Math.min(HEALTH_INTERVAL_MS, Math.max(deadline - Date.now(), 0)));
+    }
+    await this.assertNotCrashed(container, spec, endpoint.service);
+    throw new StepFailedError(
+      'start',
+      `service ${endpoint.service} did not answer ${pathPart} on port ${port} within ${Math.round(timeoutMs / 1000)}s`,
+      await this.logTail(container),
+    );
+  }
+
+  /**
+   * Throws when the service has exited for good or is crash-looping; returns its current IP.
+   * A few restarts are tolerated: with unless-stopped, an app that dies because its database
+   * was not accepting connections yet comes back on its own, as it would under compose.
+   */
+  private async assertNotCrashed(container: Dockerode.Container, spec: WorkspaceRunSpec, service: string): Promise<string> {
+    const info = await container.inspect();
+    const { Running, Restarting } = info.State;
+    const crashed = (!Running && !Restarting) || info.RestartCount >= CRASH_LOOP_RESTARTS;
+    if (!crashed) return info.NetworkSettings.Networks[dockerNames.network(spec.slug)]?.IPAddress ?? '';
+    const exit = await this.lastExit(info);
+    const oom = exit.oomKilled ? ' (killed: out of memory)' : '';
+    throw new StepFailedError(
+      'start',
+      `service ${service} exited with code ${exit.code}${oom} before becoming healthy`,
+      await this.logTail(container),
+    );
+  }
+
+  /**
+   * Once the restart policy has started the container again, inspect shows exit code 0;
+   * the daemon's `die`/`oom` events still hold what happened.
+   */
+  private async lastExit(info: Dockerode.ContainerInspectInfo): Promise<{ code: number; oomKilled: boolean }> {
+    const fromState = { code: info.State.ExitCode, oomKilled: info.State.OOMKilled };
+    if (!info.State.Running && !info.State.Restarting) return fromState;
+    const events = await this.containerEvents(info.Id, Math.floor(Date.parse(info.Created) / 1000));
+    const deaths = events.filter((e) => e.status === 'die');
+    const last = deaths[deaths.length - 1];
+    if (!last) return fromState;
+    return {
+      code: Number(last.Actor?.Attributes?.exitCode ?? fromState.code),
+      oomKilled: fromState.oomKilled || events.some((e) => e.status === 'oom'),
+    };
+  }
+
+  private async containerEvents(id: string, since: number): Promise<DockerEvent[]> {
+    const until = Math.ceil(Date.now() / 1000);
+    const stream = (await this.docker.getEvents({
+      since,
+      until,
+      filters: { container: [id], event: ['die', 'oom'] },
+    })) as NodeJS.ReadableStream;
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as DockerEvent);
+  }
+
+  private async logTail(container: Dockerode.Container): Promise<string> {
+    try {
+      const buf = (await container.logs({ stdout: true, stderr: true, follow: false, tail: FAILURE_TAIL_LINES })) as Buffer;
+      return demuxBuffer(buf).trimEnd();
+    } catch {
+      return '';
+    }
+  }
+
+  async stopServices(workspaceId: string): Promise<void> {
+    const containers = await this.listContainers(workspaceId, 'service');
+    // Reverse of start order: the app lets go of its database before the database stops.
+    const dependents = containers.filter((c) => !isImageService(c));
+    const backing = containers.filter((c) => isImageService(c));
+    await Promise.all(dependents.map((c) => this.stopAndRemove(c.Id)));
+    await Promise.all(backing.map((c) => this.stopAndRemove(c.Id)));
+  }
+
+  private async stopAndRemove(id: string): Promise<void> {
+    const container = this.docker.getContainer(id);
+    await container.stop({ t: STOP_TIMEOUT_S }).catch((err) => {
+      if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err; // 304: already stopped
+    });
+    await ignoreNotFound(container.remove({ force: true }));
+  }
+
+  // --- inventory ------------------------------------------------------------------------------
+
+  async removeWorkspace(workspaceId: string): Promise<void> {
+    const filters = labelFilter(workspaceId);
+    const containers = await this.listContainers(workspaceId);
+    await Promise.all(containers.map((c) => ignoreNotFound(this.docker.getContainer(c.Id).remove({ force: true, v: true }))));
+    const networks = await this.docker.listNetworks({ filters });
+    await Promise.all(networks.map((n) => ignoreNotFound(this.docker.getNetwork(n.Id).remove())));
+    const { Volumes: volumes } = await this.docker.listVolumes({ filters });
+    await Promise.all((volumes ?? []).map((v) => ignoreNotFound(this.docker.getVolume(v.Name).remove())));
+  }
+
+  async status(workspaceId: string): Promise<ContainerStatus[]> {
+    const containers = await this.listContainers(workspaceId, 'service');
+    return Promise.all(containers.map((c) => this.containerStatus(c)));
+  }
+
+  private async containerStatus(c: Dockerode.ContainerInfo): Promise<ContainerStatus> {
+    const base = { service: c.Labels[LABELS.service], containerId: c.Id, state: c.State };
+    if (c.State === 'running') return base;
+    const info = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
+    if (!info) return { ...base, state: 'removed' };
+    return { ...base, exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
+  }
+
+  async listWorkspaceIds(): Promise<string[]> {
+    const filters = { label: [LABELS.workspace] };
+    const [containers, networks, volumes] = await Promise.all([
+      this.docker.listContainers({ all: true, filters }),
+      this.docker.listNetworks({ filters }),
+      this.docker.listVolumes({ filters }),
+    ]);
+    const ids = new Set<string>();
+    for (const o of [...containers, ...networks, ...(volumes.Volumes ?? [])]) {
+      const id = (o.Labels as Record<string, string> | null)?.[LABELS.workspace];
+      if (id) ids.add(id);
+    }
+    return [...ids];
+  }
+
+  private listContainers(workspaceId: string, role?: Role): Promise<Dockerode.ContainerInfo[]> {
+    return this.docker.listContainers({ all: true, filters: labelFilter(workspaceId, role) });
+  }
+}
+
+// --- container configuration -------------------------------------------------------------------
+
+function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: Role): Dockerode.ContainerCreateOptions {
+  const network = dockerNames.network(spec.slug);
+  return {
+    Image: service.image,
+    Env: envList(service),
+    WorkingDir: service.mountsWorkspace ? WORKSPACE_DIR : undefined,
+    Labels: labelsOf(spec, service.name, role),
+    HostConfig: {
+      NetworkMode: network,
+      Mounts: mountsFor(spec, service),
+      ...limits(spec),
+      // tini as PID 1: SIGTERM reaches the app (a bare node/sh as PID 1 ignores it, turning
+      // every stop into a kill after the timeout) and zombies of dev servers get reaped.
+      Init: true,
+      // Services survive a dockerd restart; tasks must never run twice.
+      RestartPolicy: { Name: role === 'service' ? 'unless-stopped' : 'no' },
+      // Explicit json-file: we read logs back through the API, and dev servers are chatty.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+    },
+    NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [service.name] } } },
+  };
+}
+
+function limits(spec: WorkspaceRunSpec): Dockerode.HostConfig {
+  const out: Dockerode.HostConfig = {};
+  if (spec.memoryBytes > 0) {
+    out.Memory = spec.memoryBytes;
+    // Without this, cgroup v1 hands out as much swap again and OOM kills come late or never.
+    out.MemorySwap = spec.memoryBytes;
+  }
+  if (spec.nanoCpus > 0) out.NanoCpus = spec.nanoCpus;
+  return out;
+}
+
+/**
+ * One pipe for both streams: the daemon reads stdout and stderr concurrently, so a burst of
+ * output followed by an error on stderr (the usual crash) lands in the log in random order
+ * and the error can fall out of the tail users see. ash and dash still exec the last command,
+ * so the app remains the process that receives signals.
+ */
+function shellCommand(command: string): string[] {
+  return ['sh', '-c', `exec 2>&1\n${command}`];
+}
+
+/**
+ * PORT comes first so an explicit PORT in the repository's env wins.
+ * TINI_KILL_PROCESS_GROUP: shells that do not exec their last command (bash) would otherwise
+ * take SIGTERM alone and leave the app to be SIGKILLed without a chance to shut down.
+ */
+function envList(service: ServiceRunSpec): string[] {
+  const env = { TINI_KILL_PROCESS_GROUP: '1', ...(service.port ? { PORT: String(service.port) } : {}), ...service.env };
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+function mountsFor(spec: WorkspaceRunSpec, service: ServiceRunSpec): Dockerode.MountSettings[] {
+  const mounts: Dockerode.MountSettings[] = [];
+  if (service.mountsWorkspace) mounts.push(workspaceMount(spec));
+  if (service.data) {
+    mounts.push({ Type: 'volume', Source: dockerNames.dataVolume(spec.slug, service.name), Target: service.data });
+  }
+  return mounts;
+}
+
+function workspaceMount(spec: WorkspaceRunSpec): Dockerode.MountSettings {
+  return { Type: 'volume', Source: dockerNames.workspaceVolume(spec.slug), Target: WORKSPACE_DIR };
+}
+
+function startOrder(services: ServiceRunSpec[]): ServiceRunSpec[] {
+  return [...services.filter((s) => !s.mountsWorkspace), ...services.filter((s) => s.mountsWorkspace)];
+}
+
+/** Image services are the ones without the workspace mount (see ServiceRunSpec.mountsWorkspace). */
+function isImageService(c: Dockerode.ContainerInfo): boolean {
+  return !c.Mounts.some((m) => m.Destination === WORKSPACE_DIR);
+}
+
+function findService(spec: WorkspaceRunSpec, name: string): ServiceRunSpec {
+  const service = spec.services.find((s) => s.name === name);
+  if (!service) throw new Error(`workspace ${spec.slug} has no service named ${name}`);
+  return service;
+}
+
+function labelsOf(spec: WorkspaceRunSpec, service?: string, role?: Role): Record<string, string> {
+  const labels: Record<string, string> = { [LABELS.workspace]: spec.workspaceId, [LABELS.slug]: spec.slug };
+  if (service) labels[LABELS.service] = service;
+  if (role) labels[LABELS.role] = role;
+  return labels;
+}
+
+function labelFilter(workspaceId: string, role?: Role): { label: string[] } {
+  const label = [`${LABELS.workspace}=${workspaceId}`];
+  if (role) label.push(`${LABELS.role}=${role}`);
+  return { label };
+}
+
+// --- build helpers ------------------------------------------------------------------------------
+
+function buildQuery(opts: BuildImageOptions): Record<string, unknown> {
+  const query: Record<string, unknown> = {
+    t: opts.tag,
+    dockerfile: opts.dockerfile,
+    buildargs: opts.args,
+    labels: opts.labels,
+    nocache: opts.noCache,
+    // The layer cache is what makes a rebuild on every push affordable; never re-pull bases.
+    pull: false,
+    rm: true,
+    forcerm: true,
+  };
+  if (opts.target) query.target = opts.target;
+  return query;
+}
+
+async function assertDockerfile(contextDir: string, dockerfile: string): Promise<void> {
+  const full = path.resolve(contextDir, dockerfile);
+  const rel = path.relative(path.resolve(contextDir), full);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new StepFailedError('build', `Dockerfile ${dockerfile} is outside the build context ${contextDir}`);
+  }
+  const stat = await fs.stat(full).catch(() => undefined);
+  if (!stat?.isFile()) {
+    throw new StepFailedError('build', `Dockerfile not found: there is no file ${dockerfile} in the build context ${contextDir}`);
+  }
+}
+
+function buildEventText(event: BuildEvent): string {
+  if (event.stream) return event.stream;
+  if (event.error) return `${event.error}\n`;
+  // Layer download progress would flood the log with one event per chunk.
+  if (event.status && !event.progress) return `${event.id ? `${event.id}: ` : ''}${event.status}\n`;
+  return '';
+}
+
+// --- small utilities ----------------------------------------------------------------------------
+
+async function answersOk(url: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    return res.status >= 200 && res.status < 400;
+  } catch {
+    return false; // refused, reset or timed out: not up yet
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number } | null)?.statusCode;
+}
+
+/** Resolves to undefined instead of rejecting when Docker answers 404. */
+async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+/** The daemon's own words, without docker-modem's "(HTTP code 400) unexpected - " prefix. */
+function dockerReason(err: unknown): string {
+  const e = err as { json?: { message?: string } | null; message?: string } | null;
+  const text = e?.json?.message ?? e?.message ?? String(err);
+  return text.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+}
+
+function abortError(): Error {
+  const err = new Error('aborted');
+  err.name = 'AbortError';
+  return err;
+}
+
+function suffix(): string {
+  return randomBytes(4).toString('hex');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
