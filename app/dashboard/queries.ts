@@ -20,23 +20,29 @@ const ACCESS_CONCURRENCY = 8;
 /** A dashboard shows at most this many workspaces at once; filters narrow it down. */
 export const LIST_LIMIT = 500;
 
-/** Repositories Berth knows that the user can at least read, with their access. */
-export async function readableRepositories(deps: AppDeps, auth: Auth, user: SessionUser): Promise<RepoWithAccess[]> {
+/**
+ * Repositories Berth knows that the user can at least read, with their access, and the names
+ * of those whose access GitHub could not tell right now (left out, and said so on the page).
+ */
+export async function readableRepositories(deps: AppDeps, auth: Auth, user: SessionUser): Promise<{ repos: RepoWithAccess[]; unchecked: string[] }> {
   const repos = await deps.db.repository.findMany({
     where: { removed: false },
     select: { id: true, owner: true, name: true, fullName: true, htmlUrl: true, installationId: true },
     orderBy: { fullName: 'asc' },
   });
-  const withAccess = await mapLimit(repos, ACCESS_CONCURRENCY, async (r) => ({ ...r, access: await safeAccess(auth, user, r) }));
-  return withAccess.filter((r) => r.access !== 'none');
+  const withAccess = await mapLimit(repos, ACCESS_CONCURRENCY, async (r) => ({ ...r, access: await accessOrNull(auth, user, r) }));
+  return {
+    repos: withAccess.filter((r): r is RepoWithAccess => r.access !== null && r.access !== 'none'),
+    unchecked: withAccess.filter((r) => r.access === null).map((r) => r.fullName),
+  };
 }
 
-/** The user's access to one repository; a failing GitHub means no access, not an error page. */
-export async function safeAccess(auth: Auth, user: SessionUser, repo: { owner: string; name: string; installationId: bigint }): Promise<RepoAccess> {
+/** The user's access to one repository, or null when GitHub could not be asked. */
+export async function accessOrNull(auth: Auth, user: SessionUser, repo: { owner: string; name: string; installationId: bigint }): Promise<RepoAccess | null> {
   try {
     return await auth.access(user, repo);
   } catch {
-    return 'none';
+    return null;
   }
 }
 

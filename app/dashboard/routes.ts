@@ -25,7 +25,7 @@ import {
   type ActionName,
   type State,
 } from './presenters.js';
-import { findWorkspace, listWorkspaces, pendingWorkspaceJobs, readableRepositories, safeAccess, workspaceDetails } from './queries.js';
+import { accessOrNull, findWorkspace, listWorkspaces, pendingWorkspaceJobs, readableRepositories, workspaceDetails } from './queries.js';
 
 export interface DashboardOptions {
   auth: Auth;
@@ -70,10 +70,24 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
   const forbidden = (req: IncomingMessage, res: ServerResponse, user: SessionUser | null, message: string) =>
     page(req, res, user, 403, 'pages/forbidden.njk', { message });
 
-  /** The workspace and the user's access to it; answers 404 itself when the user may not see it. */
+  const accessUnknown = (req: IncomingMessage, res: ServerResponse, user: SessionUser, repo: string) =>
+    page(req, res, user, 503, 'pages/error.njk', {
+      status: 503,
+      title: 'GitHub did not answer',
+      message: `Berth could not ask GitHub about your access to ${repo}, so it shows nothing of it for now. Try again in a moment.`,
+    });
+
+  /**
+   * The workspace and the user's access to it; answers 404 itself when the user may not see it
+   * (or it does not exist: the two look the same, so names do not leak).
+   */
   async function visibleWorkspace(req: IncomingMessage, res: ServerResponse, user: SessionUser, id: string): Promise<{ ws: WorkspaceWithRepo; access: RepoAccess } | null> {
     const ws = await findWorkspace(deps, id);
-    const access = ws ? await safeAccess(auth, user, ws.repository) : 'none';
+    const access = ws ? await accessOrNull(auth, user, ws.repository) : 'none';
+    if (access === null) {
+      accessUnknown(req, res, user, ws!.repository.fullName);
+      return null;
+    }
     if (!ws || access === 'none') {
       notFound(req, res, user, 'There is no workspace here, or you cannot see it. Sign in with another account if it belongs to a repository you can read.');
       return null;
@@ -83,7 +97,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
 
   async function listPage(req: IncomingMessage, res: ServerResponse, url: URL, user: SessionUser) {
     const filters = parseFilters(url.searchParams);
-    const repos = await readableRepositories(deps, auth, user);
+    const { repos, unchecked } = await readableRepositories(deps, auth, user);
     const [workspaces, pending] = await Promise.all([listWorkspaces(deps, repos, filters), pendingWorkspaceJobs(deps.queues)]);
     const at = now();
     const accessById = new Map(repos.map((r) => [r.id, r.access]));
@@ -97,6 +111,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
     page(req, res, user, 200, 'dashboard/workspaces.njk', {
       groups: groupByRepository(rows),
       repos,
+      unchecked,
       states: STATES,
       filters,
       filtered: Boolean(filters.repo || filters.q || filters.state !== 'active'),
@@ -187,7 +202,11 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
       where: { id },
       include: { repository: true, workspace: { select: { id: true, branch: true, state: true, currentBuildId: true } } },
     });
-    const access = build ? await safeAccess(auth, user, build.repository) : 'none';
+    const access = build ? await accessOrNull(auth, user, build.repository) : 'none';
+    if (access === null) {
+      accessUnknown(req, res, user, build!.repository.fullName);
+      return null;
+    }
     if (!build || access === 'none') {
       notFound(req, res, user, 'There is no build here, or you cannot see it.');
       return null;

@@ -21,6 +21,8 @@ import { TestOctokit } from '../helpers/berth.js';
 class TestAuth implements Auth {
   readonly sessions = new Map<string, SessionUser>();
   readonly grants = new Map<string, RepoAccess>();
+  /** repositories whose access check fails, as when GitHub does not answer */
+  readonly unreachable = new Set<string>();
   private secret = randomBytes(16).toString('hex');
 
   signIn(login: string, id = Math.floor(Math.random() * 1e6)): string {
@@ -45,6 +47,7 @@ class TestAuth implements Auth {
     return null;
   }
   async access(user: SessionUser, repo: { owner: string; name: string }) {
+    if (this.unreachable.has(`${repo.owner}/${repo.name}`)) throw new Error('GitHub did not answer');
     return this.grants.get(`${user.login} ${repo.owner}/${repo.name}`) ?? 'none';
   }
   csrfToken(req: http.IncomingMessage) {
@@ -287,6 +290,20 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
     const missing = await request('GET', '/no/such/page', { cookie: writer });
     expect(missing.status).toBe(404);
     expect(missing.body).toContain('404');
+  });
+
+  it('says so when GitHub cannot tell the access, instead of pretending there is nothing', async () => {
+    auth.unreachable.add('acme/shop');
+    try {
+      const list = await request('GET', '/', { cookie: writer });
+      expect(list.status).toBe(200);
+      expect(list.body).toContain('could not tell your access to acme/shop');
+      const ws = await request('GET', '/workspaces/ws-running', { cookie: writer });
+      expect(ws.status).toBe(503);
+      expect(ws.body).toContain('could not ask GitHub');
+    } finally {
+      auth.unreachable.clear();
+    }
   });
 
   it('refuses a post without the CSRF token even from a writer', async () => {
