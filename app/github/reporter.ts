@@ -102,6 +102,7 @@ export class Reporter {
       marker,
       emoji: STATE_EMOJI[ws.state] ?? '',
       idleStop,
+      notice: ws.notice,
       approvalText: `This pull request comes from the fork \`${ws.forkRepo}\`. Berth does not build forks on its own: a maintainer can comment \`/berth approve\` to build commit \`${ws.headSha.slice(0, 7)}\`.`,
     });
     const target = { owner: ws.repository.owner, repo: ws.repository.name };

@@ -8,6 +8,7 @@ import { installationToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { BuildLog } from '../build-log.js';
 import { cloneAt } from '../source/clone.js';
+import { fastForwardCheckout } from '../source/disk-sync.js';
 import type { WorkspaceRunSpec } from '../runtime/types.js';
 import { sourceOf, userMessage } from './build.js';
 
@@ -49,6 +50,9 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
     if (created) {
       await progress('cloning the repository onto the workspace disk');
       await populate(deps, ws, build, spec, log);
+    } else if (ws.runningSha !== build.sha) {
+      await progress(`updating the checkout to ${build.sha.slice(0, 7)}`);
+      await updateCheckout(deps, ws, build, spec, log);
     }
     for (const service of config.services.filter((s) => s.migrate)) {
       await progress(`migrating (${service.name})`);
@@ -153,6 +157,25 @@ async function populate(deps: WorkerDeps, ws: Workspace & { repository: Reposito
   } finally {
     await checkout.cleanup();
   }
+}
+
+/** Fast-forwards the checkout on an existing disk; leaves people's local changes alone and says so. */
+async function updateCheckout(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, spec: WorkspaceRunSpec, log: BuildLog) {
+  if (!spec.services.some((s) => s.mountsWorkspace)) return;
+  const dir = await deps.runtime.workspaceHostPath(spec);
+  let notice: string | null = null;
+  if (!dir) {
+    notice = `The workspace runs the images of ${build.sha.slice(0, 7)}, but Berth cannot reach its disk to update the checkout: run \`git pull\` in the IDE terminal.`;
+  } else {
+    const token = await installationToken(deps.probot, Number(ws.repository.installationId));
+    log.addSecret(token);
+    const sync = await fastForwardCheckout(dir, { ...sourceOf(ws), token, sha: build.sha });
+    log.line(`checkout: ${sync.result}${'detail' in sync ? ` (${sync.detail})` : ''}`);
+    if (sync.result === 'local-changes' || sync.result === 'diverged') {
+      notice = `The workspace has local changes (${sync.detail}), so Berth left its checkout alone; the services run the images of ${build.sha.slice(0, 7)}. Commit or stash, then run \`git pull\` in the IDE terminal.`;
+    }
+  }
+  await deps.db.workspace.update({ where: { id: ws.id }, data: { notice } });
 }
 
 async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog) {

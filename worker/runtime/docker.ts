@@ -27,6 +27,8 @@ export const LABELS = {
   slug: 'berth.slug',
   service: 'berth.service',
   role: 'berth.role',
+  /** which Berth owns the object: several Berths (or test runs) may share one Docker engine */
+  instance: 'berth.instance',
 } as const;
 
 type Role = 'service' | 'task';
@@ -65,7 +67,14 @@ interface DockerEvent {
 }
 
 export class DockerRuntime implements Runtime {
-  constructor(private readonly docker: Dockerode = new Dockerode()) {}
+  constructor(
+    private readonly docker: Dockerode = new Dockerode(),
+    private readonly instance = 'berth',
+  ) {}
+
+  private labelsOf(spec: WorkspaceRunSpec, service?: string, role?: Role): Record<string, string> {
+    return { ...labelsOf(spec, service, role), [LABELS.instance]: this.instance };
+  }
 
   async ping(): Promise<void> {
     try {
@@ -190,7 +199,7 @@ export class DockerRuntime implements Runtime {
     if (await ignoreNotFound(this.docker.getNetwork(name).inspect())) return;
     try {
       // CheckDuplicate: Docker otherwise happily creates two networks with one name.
-      await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labelsOf(spec) });
+      await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: this.labelsOf(spec) });
     } catch (err) {
       if (statusOf(err) !== 409) throw err; // a concurrent start created it first
     }
@@ -199,8 +208,19 @@ export class DockerRuntime implements Runtime {
   /** Returns true when the volume did not exist before. */
   private async ensureVolume(spec: WorkspaceRunSpec, name: string, service?: string): Promise<boolean> {
     if (await ignoreNotFound(this.docker.getVolume(name).inspect())) return false;
-    await this.docker.createVolume({ Name: name, Labels: labelsOf(spec, service) });
+    await this.docker.createVolume({ Name: name, Labels: this.labelsOf(spec, service) });
     return true;
+  }
+
+  async workspaceHostPath(spec: WorkspaceRunSpec): Promise<string | null> {
+    const info = await ignoreNotFound(this.docker.getVolume(dockerNames.workspaceVolume(spec.slug)).inspect());
+    if (!info?.Mountpoint) return null;
+    try {
+      await fs.access(info.Mountpoint);
+      return info.Mountpoint;
+    } catch {
+      return null; // a remote engine, or not root: the disk is not reachable from here
+    }
   }
 
   async populateWorkspace(spec: WorkspaceRunSpec, sourceDir: string): Promise<void> {
@@ -213,7 +233,7 @@ export class DockerRuntime implements Runtime {
       name: `${dockerNames.container(spec.slug, service.name)}-populate-${suffix()}`,
       Image: service.image,
       Cmd: ['true'],
-      Labels: labelsOf(spec, service.name, 'task'),
+      Labels: this.labelsOf(spec, service.name, 'task'),
       HostConfig: { NetworkMode: 'none', Mounts: [workspaceMount(spec)] },
     });
     try {
@@ -234,7 +254,7 @@ export class DockerRuntime implements Runtime {
     const service = findService(spec, serviceName);
     await this.ensureDisk(spec);
     const container = await this.docker.createContainer({
-      ...containerConfig(spec, service, 'task'),
+      ...containerConfig(spec, service, 'task', this.instance),
       name: `${dockerNames.container(spec.slug, service.name)}-task-${suffix()}`,
       Cmd: shellCommand(command),
     });
@@ -280,7 +300,7 @@ export class DockerRuntime implements Runtime {
     // A container left by a crashed worker (or with lost labels) would block the name.
     await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
     const container = await this.docker.createContainer({
-      ...containerConfig(spec, service, 'service'),
+      ...containerConfig(spec, service, 'service', this.instance),
       name,
       Cmd: service.command ? shellCommand(service.command) : undefined,
     });
@@ -422,7 +442,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async listWorkspaceIds(): Promise<string[]> {
-    const filters = { label: [LABELS.workspace] };
+    const filters = { label: [LABELS.workspace, `${LABELS.instance}=${this.instance}`] };
     const [containers, networks, volumes] = await Promise.all([
       this.docker.listContainers({ all: true, filters }),
       this.docker.listNetworks({ filters }),
@@ -443,13 +463,13 @@ export class DockerRuntime implements Runtime {
 
 // --- container configuration -------------------------------------------------------------------
 
-function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: Role): Dockerode.ContainerCreateOptions {
+function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: Role, instance: string): Dockerode.ContainerCreateOptions {
   const network = dockerNames.network(spec.slug);
   return {
     Image: service.image,
     Env: envList(service),
     WorkingDir: service.mountsWorkspace ? WORKSPACE_DIR : undefined,
-    Labels: labelsOf(spec, service.name, role),
+    Labels: { ...labelsOf(spec, service.name, role), [LABELS.instance]: instance },
     HostConfig: {
       NetworkMode: network,
       Mounts: mountsFor(spec, service),

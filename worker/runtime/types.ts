@@ -72,6 +72,11 @@ export interface Runtime {
   ensureImage(ref: string): Promise<void>;
   /** network + volumes of a workspace; `created` is true when the workspace disk is new */
   ensureDisk(spec: WorkspaceRunSpec): Promise<{ created: boolean }>;
+  /**
+   * the workspace disk as a directory on this host (the volume's mountpoint), or null when
+   * the engine is remote or the path is not accessible
+   */
+  workspaceHostPath(spec: WorkspaceRunSpec): Promise<string | null>;
   /** copies a directory (the checkout, with .git) into /workspace on the disk */
   populateWorkspace(spec: WorkspaceRunSpec, sourceDir: string): Promise<void>;
   /** runs a one-off command (migrate, seed) in a service's image with its mounts, env and network */
