@@ -18,7 +18,8 @@ export interface StreamOptions {
  * is its chunk id. The worker writes chunks to PostgreSQL, possibly from another machine, so
  * the stream polls the table rather than listening to the worker. It sends `end` with the
  * build's state when the log can no longer grow (build finished and the workspace no longer
- * starting on it) and closes.
+ * starting on it) and closes. `status` events carry the build's state and step and, while the
+ * workspace runs on this build, the workspace's state and reason.
  */
 export async function streamBuildLog(
   db: PrismaClient,
@@ -44,18 +45,29 @@ export async function streamBuildLog(
   res.once('close', () => (closed = true));
   let last = afterId;
   let lastWrite = Date.now();
+  let lastStatus = '';
   while (!closed && Date.now() < deadline) {
     // Liveness first, chunks second: the worker flushes its last chunks before it marks the
     // build finished, so a stream that saw "finished" cannot miss the final output.
     const build = await db.build.findUnique({
       where: { id: buildId },
-      select: { id: true, state: true, workspace: { select: { state: true, currentBuildId: true } } },
+      select: { id: true, state: true, step: true, workspace: { select: { state: true, stateReason: true, currentBuildId: true } } },
     });
     if (!build) {
       res.write(`event: end\ndata: ${JSON.stringify({ state: 'gone' })}\n\n`);
       break;
     }
     const live = logIsLive(build, build.workspace);
+    // Progress besides the text: the page updates its badges from these.
+    const status = JSON.stringify({
+      state: build.state,
+      step: build.step,
+      workspace: build.workspace?.currentBuildId === build.id ? { state: build.workspace.state, reason: build.workspace.stateReason } : null,
+    });
+    if (status !== lastStatus) {
+      res.write(`event: status\ndata: ${status}\n\n`);
+      lastStatus = status;
+    }
     let sent = 0;
     for (;;) {
       const chunks = await chunksAfter(db, buildId, last);

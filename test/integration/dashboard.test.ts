@@ -459,6 +459,8 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
     await ended;
     const logs = events.filter((e) => e.includes('event: log')).map((e) => JSON.parse(/data: (.*)/.exec(e)![1]!));
     expect(logs).toEqual(['second\n', 'third\n']);
+    const states = events.filter((e) => e.includes('event: status')).map((e) => JSON.parse(/data: (.*)/.exec(e)![1]!).state);
+    expect(states).toEqual(['running', 'succeeded']);
     expect(events.join('\n')).not.toContain('"first');
     expect(events[events.length - 1]).toContain('event: end');
     expect(events[events.length - 1]).toContain('"succeeded"');
