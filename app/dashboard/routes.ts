@@ -45,6 +45,16 @@ const ROUTES = {
   logText: new RegExp(`^/builds/${ID}/log\\.txt$`),
   logStream: new RegExp(`^/builds/${ID}/log/stream$`),
 };
+/**
+ * Pages with buttons must not be framed by another site (a framed Delete button can be
+ * clicked by a user who thinks they click something else), nor leak their URLs to other sites.
+ */
+const PAGE_HEADERS = {
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+  'referrer-policy': 'same-origin',
+  'x-content-type-options': 'nosniff',
+};
 /** Seconds between reloads of a page that shows something in progress. */
 const AUTO_REFRESH_S = 3;
 
@@ -64,7 +74,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
   const berthUrl = deps.config.berthUrl;
 
   const page = (req: IncomingMessage, res: ServerResponse, user: SessionUser | null, status: number, view: string, ctx: Record<string, unknown> = {}) =>
-    sendPage(res, status, view, { berthUrl, user, csrf: user ? auth.csrfToken(req) : undefined, ...ctx });
+    sendPage(res, status, view, { berthUrl, user, csrf: user ? auth.csrfToken(req) : undefined, ...ctx }, PAGE_HEADERS);
   const notFound = (req: IncomingMessage, res: ServerResponse, user: SessionUser | null, message: string) =>
     page(req, res, user, 404, 'pages/not-found.njk', { message });
   const forbidden = (req: IncomingMessage, res: ServerResponse, user: SessionUser | null, message: string) =>

@@ -249,6 +249,9 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
     expect(row('feature/login')).toContain('data-action="start"');
     expect(row('fix/crash')).toContain('data-action="delete"');
     expect(res.body).toContain(`value="${auth.csrfToken({ headers: { cookie: writer } } as never)}"`);
+    // pages with buttons cannot be framed by another site (clickjacking)
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
   });
 
   it('filters by repository and state and searches by branch', async () => {
