@@ -228,6 +228,7 @@ export function causeOf(actor: string, reason: string): string {
     pull_request: 'pull request',
     worker: 'Berth',
     gateway: 'request to its URL',
+    ide: 'request to its IDE',
     idle: 'idle timer',
     'idle-timer': 'idle timer',
     reaper: 'idle timer',
