@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { Redis } from 'ioredis';
 import { createNodeMiddleware, type Probot } from 'probot';
 import type { AppDeps } from './deps.js';
 import { berthApp } from './probot-app.js';
@@ -6,6 +7,9 @@ import { Gateway } from './gateway/gateway.js';
 import { sendJson, sendPage, type Handler } from './http.js';
 import { Reporter } from './github/reporter.js';
 import type { Auth } from './auth/types.js';
+import { BerthAuth } from './auth/auth.js';
+import { WorkspaceGate } from './auth/workspace-gate.js';
+import { IdeGateway } from './ide/ide-gateway.js';
 import { Metrics } from './metrics.js';
 import { createDashboard } from './dashboard/routes.js';
 import { readinessHandler } from './dashboard/readiness.js';
@@ -22,7 +26,7 @@ export interface BerthServer {
 }
 
 export interface BerthServerOptions {
-  /** sign-in (app/auth); without it the dashboard is not served */
+  /** sign-in for the dashboard; default: GitHub sign-in (app/auth/auth.ts) */
   auth?: Auth;
   /** read-only Docker access for /readyz and the workspace page */
   containers?: ContainerReader;
@@ -34,7 +38,13 @@ export interface BerthServerOptions {
  * dashboard.
  */
 export async function createBerthServer(deps: AppDeps, probot: Probot, extraHandlers: Handler[] = [], options: BerthServerOptions = {}): Promise<BerthServer> {
-  const gateway = new Gateway(deps);
+  // Sign-in keeps its sessions and one-time tickets in the Redis the queues use.
+  const redis = new Redis((deps.queues.connection as { url: string }).url);
+  const signIn = new BerthAuth(deps, probot, redis);
+  const gate = new WorkspaceGate(deps, signIn);
+  const gateway = new Gateway(deps, gate);
+  const ide = new IdeGateway(deps, gate);
+  const auth = options.auth ?? signIn;
   const webhooks = await createNodeMiddleware(berthApp(deps), { probot, webhooksPath: WEBHOOK_PATH });
   const reporter = new Reporter(deps, probot);
   const health: Handler = (req, res) => {
@@ -44,13 +54,16 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const metrics = new Metrics(deps);
   const containers = options.containers ?? new DockerContainerReader();
   const webhookHandler: Handler = (req, res) => webhooks(req, res, () => {}) as Promise<boolean>;
-  const dashboard: Handler[] = options.auth ? [createDashboard(deps, { auth: options.auth, probot, containers })] : [];
+  const dashboard: Handler[] = [createDashboard(deps, { auth, probot, containers })];
   const handlers: Handler[] = [
     gateway.handle,
+    ide.handle,
     metrics.timeWebhooks(webhookHandler, WEBHOOK_PATH),
     health,
     readinessHandler(deps, containers),
     metrics.handle,
+    signIn.handle.bind(signIn),
+    gate.handleEntry,
     ...extraHandlers,
     ...dashboard,
   ];
@@ -66,7 +79,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   });
   server.on('upgrade', (req, socket, head) => {
     gateway.handleUpgrade(req, socket, head).then(
-      (handled) => handled || socket.destroy(),
+      async (handled) => handled || (await ide.handleUpgrade(req, socket, head)) || socket.destroy(),
       () => socket.destroy(),
     );
   });
@@ -77,6 +90,8 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     metrics,
     async close() {
       await reporter.close();
+      await ide.close();
+      redis.disconnect();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },

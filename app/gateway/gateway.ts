@@ -4,6 +4,8 @@ import type { Duplex } from 'node:stream';
 import type { AppDeps } from '../deps.js';
 import type { Workspace } from '../../lib/db/client.js';
 import { sendPage } from '../http.js';
+import type { WorkspaceGate } from '../auth/workspace-gate.js';
+import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
 
 /** `<slug>.<previewDomain>[:port]` → slug, or undefined when the host is not a workspace's. */
 export function slugFromHost(host: string | undefined, previewDomain: string): string | undefined {
@@ -15,7 +17,10 @@ export function slugFromHost(host: string | undefined, previewDomain: string): s
   return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(slug) ? slug : undefined;
 }
 
-type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason' | 'previewHost' | 'previewPort'> & { repo: string };
+type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason' | 'previewHost' | 'previewPort' | 'previewPrivate'> & {
+  repo: string;
+  repository: { owner: string; name: string; installationId: bigint; fullName: string };
+};
 
 /**
  * The preview gateway: proxies `<slug>.<BERTH_PREVIEW_DOMAIN>` to the workspace's preview
@@ -27,7 +32,11 @@ export class Gateway {
   private lastActivity = new Map<string, number>();
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-  constructor(private deps: AppDeps) {}
+  /** `gate` signs people in for `preview.visibility: private`; without it such previews are refused */
+  constructor(
+    private deps: AppDeps,
+    private gate?: WorkspaceGate,
+  ) {}
 
   /** Handles the request when its Host is a workspace's; false otherwise. */
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
@@ -36,6 +45,10 @@ export class Gateway {
     const ws = await this.lookup(slug);
     if (!ws) {
       sendPage(res, 404, 'pages/not-found.njk', { message: `No workspace is called “${slug}”.`, berthUrl: this.deps.config.berthUrl });
+      return true;
+    }
+    if (ws.previewPrivate && !(this.gate && (await this.gate.admit(req, res, ws, 'preview')))) {
+      if (!res.headersSent) sendPage(res, 403, 'pages/error.njk', { status: 403, title: 'Private preview', message: 'This preview is private and sign-in is not available.' });
       return true;
     }
     this.touch(ws);
@@ -56,10 +69,16 @@ export class Gateway {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return true;
     }
+    if (ws.previewPrivate && !(this.gate && (await this.gate.admitUpgrade(req, socket, ws, 'preview')))) {
+      if (socket.writable) socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      return true;
+    }
     this.touch(ws);
     const upstream = net.connect(ws.previewPort!, ws.previewHost!, () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      // Berth's cookies never reach the workspace's code.
+      const raw = forwardableRawHeaders(req.rawHeaders);
+      for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
       upstream.write(lines.join('\r\n') + '\r\n\r\n');
       if (head.length) upstream.write(head);
       upstream.pipe(socket).pipe(upstream);
@@ -71,14 +90,15 @@ export class Gateway {
   };
 
   private proxyHttp(ws: Lookup, req: IncomingMessage, res: ServerResponse) {
-    const headers = { ...req.headers };
+    // Berth's cookies never reach the workspace's code, and the app cannot set Berth's.
+    const headers = forwardableHeaders(req.headers);
     headers['x-forwarded-host'] = req.headers.host;
     headers['x-forwarded-proto'] = 'http';
     headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
     const upstream = http.request(
       { host: ws.previewHost!, port: ws.previewPort!, method: req.method, path: req.url, headers, agent: this.agent },
       (up) => {
-        res.writeHead(up.statusCode ?? 502, up.rawHeaders as unknown as http.OutgoingHttpHeaders);
+        res.writeHead(up.statusCode ?? 502, withoutBerthSetCookies(up.rawHeaders) as unknown as http.OutgoingHttpHeaders);
         up.pipe(res);
       },
     );
@@ -116,7 +136,17 @@ export class Gateway {
     if (hit && Date.now() - hit.at < 1000) return hit.value;
     const row = await this.deps.db.workspace.findUnique({
       where: { slug },
-      select: { id: true, slug: true, branch: true, state: true, stateReason: true, previewHost: true, previewPort: true, repository: { select: { fullName: true } } },
+      select: {
+        id: true,
+        slug: true,
+        branch: true,
+        state: true,
+        stateReason: true,
+        previewHost: true,
+        previewPort: true,
+        previewPrivate: true,
+        repository: { select: { owner: true, name: true, installationId: true, fullName: true } },
+      },
     });
     const value = row ? { ...row, repo: row.repository.fullName } : null;
     this.cache.set(slug, { at: Date.now(), value });

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import type { WorkerDeps } from '../deps.js';
 import type { WorkspaceJob } from '../../lib/queue.js';
@@ -9,8 +11,11 @@ import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { BuildLog } from '../build-log.js';
 import { cloneAt } from '../source/clone.js';
 import { fastForwardCheckout } from '../source/disk-sync.js';
-import type { WorkspaceRunSpec } from '../runtime/types.js';
+import { CODE_SERVER_PORT, type WorkspaceRunSpec } from '../runtime/types.js';
 import { sourceOf, userMessage } from './build.js';
+
+/** code-server answers in about a second; a slow disk or a busy host gets some slack */
+const IDE_START_TIMEOUT_MS = 60_000;
 
 /**
  * Starts a workspace on the newest successful build of its branch: disk, checkout (first
@@ -73,6 +78,7 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
       await progress(`waiting for ${service.name} to answer ${service.health ?? '/'}`);
       await deps.runtime.waitHealthy(spec, endpoint, service.port!, service.health ?? '/', deps.config.BERTH_HEALTH_TIMEOUT);
     }
+    await startIde(deps, spec, config, log, progress);
     const preview = endpoints.find((e) => e.service === config.preview.service)!;
     const previewPort = config.services.find((s) => s.name === config.preview.service)!.port!;
     log.line(`==> running: preview service ${preview.service} at ${preview.host}:${previewPort}`);
@@ -117,6 +123,30 @@ async function makeRoom(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
   await deps.runtime.stopServices(victim.id);
   await transition(deps.db, deps.queues, victim.id, 'stopped', `stopped to make room for ${ws.branch} (${scope.limit} reached)`, 'limits', { previewHost: null });
   return true;
+}
+
+/**
+ * `workspace.ide: vscode`: code-server next to the services. Never fatal: without it the IDE
+ * link opens a terminal instead, and the log says why.
+ */
+async function startIde(deps: WorkerDeps, spec: WorkspaceRunSpec, config: RepoConfig, log: BuildLog, progress: (reason: string) => Promise<void>) {
+  if ((config.workspace?.ide ?? 'vscode') !== 'vscode') return;
+  const withDisk = spec.services.filter((s) => s.mountsWorkspace);
+  const service = withDisk.find((s) => s.name === config.preview.service) ?? withDisk[0];
+  if (!service) return;
+  const codeServerDir = deps.config.codeServerDir;
+  if (!existsSync(join(codeServerDir, '.berth-installed'))) {
+    log.line(`==> IDE: code-server is not installed in ${codeServerDir} (run scripts/install-code-server.sh); the IDE opens a terminal instead`);
+    return;
+  }
+  try {
+    await progress('starting the IDE (VS Code)');
+    const endpoint = await deps.runtime.startIde(spec, { service: service.name, codeServerDir });
+    await deps.runtime.waitHealthy(spec, endpoint, CODE_SERVER_PORT, '/healthz', IDE_START_TIMEOUT_MS);
+  } catch (err) {
+    log.line(`==> IDE: VS Code did not start (${(err as Error).message}); the IDE opens a terminal instead`);
+    if (err instanceof StepFailedError && err.logTail) log.line(err.logTail);
+  }
 }
 
 async function newestSuccessfulBuild(deps: WorkerDeps, ws: Workspace): Promise<Build | null> {

@@ -12,9 +12,11 @@ import Dockerode from 'dockerode';
 import { StepFailedError } from '../../lib/errors.js';
 import { packBuildContext, packDirectory } from './context.js';
 import { LogTail, demuxBuffer, textSink } from './logs.js';
+import { CODE_SERVER_PORT } from './types.js';
 import type {
   BuildImageOptions,
   ContainerStatus,
+  IdeSpec,
   Runtime,
   ServiceEndpoint,
   ServiceRunSpec,
@@ -31,14 +33,21 @@ export const LABELS = {
   instance: 'berth.instance',
 } as const;
 
-type Role = 'service' | 'task';
+type Role = 'service' | 'task' | 'ide';
 
 export const dockerNames = {
   network: (slug: string) => `berth-${slug}`,
   workspaceVolume: (slug: string) => `berth-${slug}-workspace`,
   dataVolume: (slug: string, service: string) => `berth-${slug}-data-${service}`,
   container: (slug: string, service: string) => `berth-${slug}-${service}`,
+  /** a dot cannot appear in a service name, so these never collide with a service's */
+  ideContainer: (slug: string) => `berth-${slug}.ide`,
+  ideVolume: (slug: string) => `berth-${slug}.ide`,
 };
+
+/** where the IDE container sees the code-server install (read-only) and keeps its state */
+const IDE_INSTALL_DIR = '/opt/berth-ide';
+const IDE_HOME = '/var/lib/berth-ide';
 
 const WORKSPACE_DIR = '/workspace';
 const BUILD_TAIL_LINES = 30;
@@ -399,7 +408,52 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  /**
+   * code-server in its own container: the service's image (so its terminal has the app's
+   * tools and environment), the workspace disk at /workspace, the workspace network (so it
+   * reaches the services by name), and the host's install mounted read-only, run with the
+   * install's own node because its native modules were built for that node. `--auth none` is
+   * safe only because nothing but Berth's gateway can reach the workspace network.
+   */
+  async startIde(spec: WorkspaceRunSpec, ide: IdeSpec): Promise<ServiceEndpoint> {
+    const service = findService(spec, ide.service);
+    const name = dockerNames.ideContainer(spec.slug);
+    await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
+    await this.ensureVolume(spec, dockerNames.ideVolume(spec.slug), 'ide');
+    const base = containerConfig(spec, service, 'ide', this.instance);
+    const container = await this.docker.createContainer({
+      ...base,
+      name,
+      Labels: { ...base.Labels, [LABELS.service]: 'ide' },
+      Env: [...(base.Env ?? []), `HOME=${IDE_HOME}`],
+      WorkingDir: WORKSPACE_DIR,
+      Entrypoint: [`${IDE_INSTALL_DIR}/node`],
+      Cmd: [
+        `${IDE_INSTALL_DIR}/node_modules/code-server/out/node/entry.js`,
+        ...['--bind-addr', `0.0.0.0:${CODE_SERVER_PORT}`, '--auth', 'none'],
+        ...['--disable-telemetry', '--disable-update-check', '--disable-workspace-trust'],
+        ...['--user-data-dir', `${IDE_HOME}/data`, '--extensions-dir', `${IDE_HOME}/extensions`, '--config', `${IDE_HOME}/config.yaml`],
+        WORKSPACE_DIR,
+      ],
+      HostConfig: {
+        ...base.HostConfig,
+        RestartPolicy: { Name: 'unless-stopped' },
+        Mounts: [
+          workspaceMount(spec),
+          { Type: 'volume', Source: dockerNames.ideVolume(spec.slug), Target: IDE_HOME },
+          { Type: 'bind', Source: ide.codeServerDir, Target: IDE_INSTALL_DIR, ReadOnly: true },
+        ],
+      },
+      NetworkingConfig: { EndpointsConfig: { [dockerNames.network(spec.slug)]: {} } },
+    });
+    await container.start();
+    const info = await container.inspect();
+    return { service: 'ide', containerId: info.Id, host: info.NetworkSettings.Networks[dockerNames.network(spec.slug)]?.IPAddress ?? '' };
+  }
+
   async stopServices(workspaceId: string): Promise<void> {
+    // The IDE goes first: it holds the disk and a terminal into the services.
+    await Promise.all((await this.listContainers(workspaceId, 'ide')).map((c) => this.stopAndRemove(c.Id)));
     const containers = await this.listContainers(workspaceId, 'service');
     // Reverse of start order: the app lets go of its database before the database stops.
     const dependents = containers.filter((c) => !isImageService(c));

@@ -63,6 +63,17 @@ export interface ContainerStatus {
   oomKilled?: boolean;
 }
 
+/** The `vscode` IDE: code-server from the host's install, next to a service, on its disk. */
+export interface IdeSpec {
+  /** the service whose image, environment and disk the IDE shares (it needs a glibc image) */
+  service: string;
+  /** host directory of scripts/install-code-server.sh's install (its own node + code-server) */
+  codeServerDir: string;
+}
+
+/** where code-server listens inside the IDE container, on the workspace network only */
+export const CODE_SERVER_PORT = 13337;
+
 export interface Runtime {
   /** throws when the engine cannot be reached */
   ping(): Promise<void>;
@@ -85,7 +96,9 @@ export interface Runtime {
   startServices(spec: WorkspaceRunSpec): Promise<ServiceEndpoint[]>;
   /** waits for GET http://host:port/path to answer 2xx/3xx while the container keeps running */
   waitHealthy(spec: WorkspaceRunSpec, endpoint: ServiceEndpoint, port: number, path: string, timeoutMs: number): Promise<void>;
-  /** stops and removes the service containers, keeping volumes */
+  /** (re)creates and starts the workspace's code-server container; returns where it listens (CODE_SERVER_PORT) */
+  startIde(spec: WorkspaceRunSpec, ide: IdeSpec): Promise<ServiceEndpoint>;
+  /** stops and removes the service containers and the IDE container, keeping volumes */
   stopServices(workspaceId: string): Promise<void>;
   /** removes containers, network and volumes of a workspace */
   removeWorkspace(workspaceId: string): Promise<void>;

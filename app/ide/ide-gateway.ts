@@ -1,0 +1,244 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { AppDeps } from '../deps.js';
+import { sendPage } from '../http.js';
+import type { WorkspaceGate, GatedWorkspace } from '../auth/workspace-gate.js';
+import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
+import { ideOrigin, ideSlugFromHost } from './hosts.js';
+import { IdeContainers, type IdeEndpoint } from './containers.js';
+import { runTerminal, type TerminalProgram } from './terminal.js';
+import { serveAsset } from './assets.js';
+
+const TERMINAL_PATH = '/__berth/terminal';
+/** lastActivityAt is written at most this often per workspace */
+const ACTIVITY_EVERY_MS = 10_000;
+
+type IdeWorkspace = GatedWorkspace & {
+  branch: string;
+  state: string;
+  stateReason: string | null;
+  ide: string;
+  previewService: string | null;
+  previewHost: string | null;
+};
+
+/**
+ * The IDE hosts, `<slug>.ide.<BERTH_PREVIEW_DOMAIN>`: behind WorkspaceGate (signed in, write
+ * access), they serve either code-server (`workspace.ide: vscode`, proxied to the IDE
+ * container the worker started on the workspace network) or Berth's terminal page
+ * (`vim`, `emacs`, `terminal`, and `vscode` when code-server is not available here).
+ * Requests count as activity; opening the IDE of a stopped workspace wakes it.
+ */
+export class IdeGateway {
+  private cache = new Map<string, { at: number; value: IdeWorkspace | null }>();
+  private lastActivity = new Map<string, number>();
+  private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private terminals = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  private upgrades = new Set<Duplex>();
+
+  constructor(
+    private readonly deps: AppDeps,
+    private readonly gate: WorkspaceGate,
+    private readonly containers = new IdeContainers(),
+  ) {}
+
+  handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const slug = ideSlugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
+    if (!slug) return false;
+    const ws = await this.lookup(slug);
+    if (!ws || ws.state === 'deleted') {
+      sendPage(res, 404, 'pages/not-found.njk', { berthUrl: this.deps.config.berthUrl, message: `No workspace is called “${slug}”.` });
+      return true;
+    }
+    if (!this.sameOrigin(req, ws)) {
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Refused: this request came from another site.\n');
+      return true;
+    }
+    if (!(await this.gate.admit(req, res, ws, 'ide'))) return true;
+    this.touch(ws);
+    const pathname = new URL(req.url ?? '/', 'http://ide.invalid').pathname;
+    if (await serveAsset(pathname, res)) return true;
+    if (!live(ws)) {
+      await this.showState(ws, res);
+      return true;
+    }
+    if (ws.ide === 'vscode') {
+      const endpoint = await this.containers.codeServer(ws.id).catch(() => null);
+      if (endpoint) {
+        this.proxy(ws, endpoint, req, res);
+        return true;
+      }
+    }
+    if (pathname !== '/') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('not found\n');
+      return true;
+    }
+    const notice =
+      ws.ide === 'vscode'
+        ? 'VS Code is not running for this workspace (code-server is not installed on this Berth host, or it failed to start; see the workspace page). Here is a terminal instead.'
+        : undefined;
+    sendPage(res, 200, 'ide/terminal.njk', { berthUrl: this.deps.config.berthUrl, workspace: ws, repo: ws.repository.fullName, program: programOf(ws.ide), notice }, {
+      'content-security-policy': "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    });
+    return true;
+  };
+
+  handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> => {
+    const slug = ideSlugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
+    if (!slug) return false;
+    const ws = await this.lookup(slug);
+    // A page on another workspace's host is same-site with this one, so its WebSocket would
+    // carry our cookie: the Origin check is what keeps it out of this shell.
+    if (!ws || !live(ws) || !this.sameOrigin(req, ws)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    if (!(await this.gate.admitUpgrade(req, socket, ws, 'ide'))) return true;
+    this.touch(ws);
+    const url = new URL(req.url ?? '/', 'http://ide.invalid');
+    if (url.pathname === TERMINAL_PATH) {
+      await this.openTerminal(ws, req, socket, head, url);
+      return true;
+    }
+    const endpoint = ws.ide === 'vscode' ? await this.containers.codeServer(ws.id).catch(() => null) : null;
+    if (!endpoint) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    this.proxyUpgrade(ws, endpoint, req, socket, head);
+    return true;
+  };
+
+  async close() {
+    for (const client of this.terminals.clients) client.terminate();
+    for (const s of this.upgrades) s.destroy();
+    await new Promise<void>((r) => this.terminals.close(() => r()));
+    this.agent.destroy();
+  }
+
+  // --- terminal ------------------------------------------------------------------------------------
+
+  private async openTerminal(ws: IdeWorkspace, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) {
+    const container = await this.containers.mainContainer(ws.id, ws.previewService).catch(() => null);
+    if (!container) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.terminals.handleUpgrade(req, socket, head, (client) => {
+      runTerminal(client, container, programOf(ws.ide), {
+        cols: Number(url.searchParams.get('cols')) || undefined,
+        rows: Number(url.searchParams.get('rows')) || undefined,
+        onActivity: () => this.touch(ws),
+      }).catch((err: Error) => client.close(1011, `could not start the terminal: ${err.message}`.slice(0, 120)));
+    });
+  }
+
+  // --- code-server proxy ---------------------------------------------------------------------------
+
+  private proxy(ws: IdeWorkspace, endpoint: IdeEndpoint, req: IncomingMessage, res: ServerResponse) {
+    const headers = forwardableHeaders(req.headers);
+    headers['x-forwarded-host'] = req.headers.host;
+    headers['x-forwarded-proto'] = new URL(this.deps.config.berthUrl).protocol.replace(':', '');
+    const upstream = http.request({ host: endpoint.host, port: endpoint.port, method: req.method, path: req.url, headers, agent: this.agent }, (up) => {
+      res.writeHead(up.statusCode ?? 502, withoutBerthSetCookies(up.rawHeaders) as unknown as http.OutgoingHttpHeaders);
+      up.pipe(res);
+    });
+    upstream.on('error', () => {
+      // The IDE container is gone or restarting: forget it and let the next request look again.
+      this.containers.forget(ws.id);
+      if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res);
+      else res.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  private proxyUpgrade(ws: IdeWorkspace, endpoint: IdeEndpoint, req: IncomingMessage, socket: Duplex, head: Buffer) {
+    this.upgrades.add(socket);
+    const upstream = net.connect(endpoint.port, endpoint.host, () => {
+      const raw = forwardableRawHeaders(req.rawHeaders);
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+      upstream.write(lines.join('\r\n') + '\r\n\r\n');
+      if (head.length) upstream.write(head);
+      upstream.pipe(socket).pipe(upstream);
+    });
+    // Typing in VS Code is WebSocket traffic only: it must keep the workspace awake too.
+    socket.on('data', () => this.touch(ws));
+    const close = () => {
+      this.upgrades.delete(socket);
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.on('error', close);
+    upstream.on('close', close);
+    socket.on('error', close);
+    socket.on('close', close);
+  }
+
+  // --- workspace state -------------------------------------------------------------------------------
+
+  private async showState(ws: IdeWorkspace, res: ServerResponse) {
+    const base = { workspace: ws, repo: ws.repository.fullName, berthUrl: this.deps.config.berthUrl };
+    if (ws.state === 'failed') {
+      sendPage(res, 502, 'pages/failed.njk', { ...base, detailsUrl: `${this.deps.config.berthUrl}/workspaces/${ws.id}` });
+      return;
+    }
+    if (ws.state === 'stopped') {
+      await this.deps.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'ide', reason: 'woken by opening its IDE' });
+      this.cache.delete(ws.slug);
+    }
+    const heading = { queued: 'Waiting to build', building: 'Building', starting: 'Starting', stopped: 'Waking up', running: 'Starting the IDE' }[ws.state] ?? 'Please wait';
+    const detail = ws.state === 'stopped' ? 'It was stopped; Berth is starting it again.' : 'Berth is getting the workspace ready; the IDE opens as soon as it is.';
+    sendPage(res, 503, 'pages/waiting.njk', { ...base, heading, detail, refresh: 2 }, { 'retry-after': '2' });
+  }
+
+  private async lookup(slug: string): Promise<IdeWorkspace | null> {
+    const hit = this.cache.get(slug);
+    if (hit && Date.now() - hit.at < 1000) return hit.value;
+    const row = await this.deps.db.workspace.findUnique({
+      where: { slug },
+      select: {
+        id: true,
+        slug: true,
+        branch: true,
+        state: true,
+        stateReason: true,
+        ide: true,
+        previewService: true,
+        previewHost: true,
+        repository: { select: { owner: true, name: true, installationId: true, fullName: true } },
+      },
+    });
+    this.cache.set(slug, { at: Date.now(), value: row });
+    return row;
+  }
+
+  /**
+   * Browsers send Origin on every WebSocket handshake and on every POST, and a page cannot
+   * remove it; without one the request is not a browser's (and still needs the cookie).
+   */
+  private sameOrigin(req: IncomingMessage, ws: IdeWorkspace): boolean {
+    const origin = req.headers.origin;
+    return !origin || origin === ideOrigin(this.deps.config, ws.slug);
+  }
+
+  private touch(ws: IdeWorkspace) {
+    const now = Date.now();
+    if (now - (this.lastActivity.get(ws.id) ?? 0) < ACTIVITY_EVERY_MS) return;
+    this.lastActivity.set(ws.id, now);
+    void this.deps.db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(now) } }).catch(() => {});
+  }
+}
+
+/** The workspace's containers are up (old ones keep serving while a newer commit builds). */
+function live(ws: IdeWorkspace): boolean {
+  return Boolean(ws.previewHost) && ['running', 'queued', 'building'].includes(ws.state);
+}
+
+function programOf(ide: string): TerminalProgram {
+  return ide === 'vim' || ide === 'emacs' ? ide : 'terminal';
+}

@@ -1,0 +1,152 @@
+import type { Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import type { RawData, WebSocket } from 'ws';
+
+export type TerminalProgram = 'terminal' | 'vim' | 'emacs';
+
+/**
+ * What each terminal IDE runs, as fixed shell text: nothing from a request ever becomes part
+ * of a command. An image without the editor still gets a shell, with a line saying why.
+ */
+const PROGRAMS: Record<TerminalProgram, string> = {
+  terminal: 'if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi',
+  vim:
+    'if command -v vim >/dev/null 2>&1; then exec vim .; elif command -v vi >/dev/null 2>&1; then exec vi; ' +
+    'else echo "vim is not installed in this workspace\'s image; here is a shell."; exec sh; fi',
+  emacs:
+    'if command -v emacs >/dev/null 2>&1; then exec emacs -nw .; ' +
+    'else echo "emacs is not installed in this workspace\'s image; here is a shell."; exec sh; fi',
+};
+
+/**
+ * Docker keeps an exec running after its client goes away, so the terminal learns the
+ * process id first (the wrapper prints it before exec-ing the program, which keeps the pid)
+ * and kills it when the browser closes the socket.
+ */
+const PID_LINE = /^berth-pid:(\d+)\r?\n/;
+const WRAPPER = (program: string) => `printf 'berth-pid:%s\\n' "$$"; ${program}`;
+
+const MAX_COLS = 1000;
+const MAX_ROWS = 500;
+
+type ClientMessage = { type: 'input'; data: string } | { type: 'resize'; cols: number; rows: number };
+
+/**
+ * One browser terminal: a WebSocket bridged to a TTY `docker exec` in the workspace's main
+ * container, in /workspace. Text frames from the browser are JSON (`input`, `resize`);
+ * output goes back as binary frames. The exec ends when the socket closes, and the socket
+ * closes when the program exits.
+ */
+export async function runTerminal(
+  socket: WebSocket,
+  container: Docker.Container,
+  program: TerminalProgram,
+  opts: { cols?: number; rows?: number; onActivity?: () => void } = {},
+): Promise<void> {
+  // Keystrokes typed while the exec starts are kept, not dropped.
+  const early: Array<[RawData, boolean]> = [];
+  const keepEarly = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
+  socket.on('message', keepEarly);
+  const exec = await container.exec({
+    Cmd: ['sh', '-c', WRAPPER(PROGRAMS[program])],
+    Tty: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    WorkingDir: '/workspace',
+    Env: ['TERM=xterm-256color', 'COLORTERM=truecolor'],
+  });
+  const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
+  let pid: string | undefined;
+  let head = Buffer.alloc(0);
+  let closed = false;
+  /** the browser left before the pid was known: kill as soon as it is */
+  let hangUpWhenKnown = false;
+
+  const resize = (cols: number, rows: number) => {
+    if (!Number.isInteger(cols) || !Number.isInteger(rows) || cols < 1 || rows < 1) return;
+    exec.resize({ w: Math.min(cols, MAX_COLS), h: Math.min(rows, MAX_ROWS) }).catch(() => {
+      // the exec may not have started yet or has just ended; the next resize will do
+    });
+  };
+  if (opts.cols && opts.rows) resize(opts.cols, opts.rows);
+
+  stream.on('data', (chunk: Buffer) => {
+    if (pid === undefined) {
+      head = Buffer.concat([head, chunk]);
+      const m = PID_LINE.exec(head.toString('latin1'));
+      if (!m && head.length < 64 && !head.includes(10)) return; // wait for the whole first line
+      pid = m ? m[1]! : '';
+      chunk = m ? head.subarray(m[0].length) : head;
+      head = Buffer.alloc(0);
+      if (hangUpWhenKnown) {
+        if (pid) void hangUp(container, pid);
+        stream.destroy();
+        return;
+      }
+      if (!chunk.length) return;
+    }
+    if (socket.readyState === socket.OPEN) socket.send(chunk, { binary: true });
+  });
+  const finish = (code: number, reason: string) => {
+    if (closed) return;
+    closed = true;
+    if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
+    stream.destroy();
+  };
+  stream.on('end', () => finish(1000, 'the program exited'));
+  stream.on('error', () => finish(1011, 'the terminal failed'));
+
+  const onMessage = (data: RawData, isBinary: boolean) => {
+    opts.onActivity?.();
+    const msg = parseMessage(data, isBinary);
+    if (!msg || closed) return;
+    if (msg.type === 'input') stream.write(msg.data);
+    else resize(msg.cols, msg.rows);
+  };
+  socket.off('message', keepEarly);
+  socket.on('message', onMessage);
+  for (const [data, isBinary] of early) onMessage(data, isBinary);
+  const onBrowserGone = () => {
+    if (closed) return; // the program ended first: nothing left to kill
+    closed = true;
+    if (pid !== undefined) {
+      stream.destroy();
+      if (pid) void hangUp(container, pid);
+      return;
+    }
+    // Keep reading until the wrapper says its pid, then kill; give up after a few seconds.
+    hangUpWhenKnown = true;
+    setTimeout(() => stream.destroy(), 5_000).unref();
+  };
+  socket.on('close', onBrowserGone);
+  // The browser may have left while the exec was being set up.
+  if (socket.readyState === socket.CLOSING || socket.readyState === socket.CLOSED) onBrowserGone();
+}
+
+function parseMessage(data: RawData, isBinary: boolean): ClientMessage | null {
+  if (isBinary) return null;
+  try {
+    const msg = JSON.parse(data.toString()) as ClientMessage;
+    if (msg.type === 'input' && typeof msg.data === 'string') return msg;
+    if (msg.type === 'resize') return { type: 'resize', cols: Number(msg.cols), rows: Number(msg.rows) };
+  } catch {
+    // not a message of ours
+  }
+  return null;
+}
+
+/** SIGHUP as a real terminal hang-up would send (editors save their swap files), then SIGKILL. */
+async function hangUp(container: Docker.Container, pid: string): Promise<void> {
+  if (!/^\d+$/.test(pid) || pid === '1') return; // never the container's init
+  try {
+    const exec = await container.exec({
+      Cmd: ['sh', '-c', 'kill -HUP "$1" 2>/dev/null; sleep 2; kill -KILL "$1" 2>/dev/null; true', 'sh', pid],
+      AttachStdout: false,
+      AttachStderr: false,
+    });
+    await exec.start({ Detach: true });
+  } catch {
+    // the container is gone, and the process with it
+  }
+}
