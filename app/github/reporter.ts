@@ -96,14 +96,17 @@ export class Reporter {
     const marker = commentMarker(ws);
     const idleStop =
       ws.state === 'running' ? new Date(ws.lastActivityAt.getTime() + ws.idleTimeoutSec * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
+    // A fork's new commit waits for approval, whatever the workspace runs meanwhile.
+    const needsApproval = Boolean(ws.forkRepo) && ws.approvedSha !== ws.headSha;
+    const approvalText = `This pull request comes from the fork \`${ws.forkRepo}\`. Berth does not build forks on its own: someone with write access can comment \`/berth approve\` to build commit \`${ws.headSha.slice(0, 7)}\`.`;
     const body = render('github/comment.njk', {
-      ws: ws.forkRepo && ws.approvedSha !== ws.headSha && ws.state === 'queued' ? { ...ws, state: 'awaiting_approval' } : ws,
+      ws: needsApproval && ws.state === 'queued' ? { ...ws, state: 'awaiting_approval' } : ws,
       links,
       marker,
       emoji: STATE_EMOJI[ws.state] ?? '',
       idleStop,
-      notice: ws.notice,
-      approvalText: `This pull request comes from the fork \`${ws.forkRepo}\`. Berth does not build forks on its own: a maintainer can comment \`/berth approve\` to build commit \`${ws.headSha.slice(0, 7)}\`.`,
+      notice: [needsApproval && ws.state !== 'queued' ? approvalText : null, ws.notice].filter(Boolean).join('\n>\n> '),
+      approvalText,
     });
     const target = { owner: ws.repository.owner, repo: ws.repository.name };
     const commentId = ws.commentId ?? (await this.findComment(octokit, target, ws.prNumber!, marker));
