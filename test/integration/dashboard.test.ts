@@ -1,8 +1,7 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Auth, RepoAccess, SessionUser } from '../../app/auth/types.js';
 import type { ContainerReader } from '../../app/dashboard/containers.js';
 import { createBerthServer, type BerthServer } from '../../app/server.js';
 import { loadConfig, type BerthConfig } from '../../lib/config.js';
@@ -12,56 +11,13 @@ import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { pushPayload, sendWebhook } from '../fakes/webhooks.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { TestOctokit } from '../helpers/berth.js';
+import { CookieClient } from '../helpers/cookie-client.js';
 
 /**
- * The dashboard over HTTP against real PostgreSQL and Redis, with a small stand-in for sign-in
- * (the `Auth` contract of app/auth/types.ts): a cookie names the user, a table says who may
- * read or write which repository. No worker runs here, so queued jobs stay visible.
+ * The dashboard over HTTP against real PostgreSQL and Redis and Berth's real sign-in (the fake
+ * GitHub's OAuth flow and permission endpoint). The web app runs without a worker, so queued
+ * jobs stay visible; Docker is a switchable stand-in so "unreachable" and "broken" can be shown.
  */
-class TestAuth implements Auth {
-  readonly sessions = new Map<string, SessionUser>();
-  readonly grants = new Map<string, RepoAccess>();
-  /** repositories whose access check fails, as when GitHub does not answer */
-  readonly unreachable = new Set<string>();
-  private secret = randomBytes(16).toString('hex');
-
-  signIn(login: string, id = Math.floor(Math.random() * 1e6)): string {
-    const token = randomBytes(12).toString('hex');
-    this.sessions.set(token, { id: BigInt(id), login });
-    return `test_session=${token}`;
-  }
-  grant(login: string, fullName: string, access: RepoAccess) {
-    this.grants.set(`${login} ${fullName}`, access);
-  }
-  private session(req: http.IncomingMessage) {
-    return /(?:^|;\s*)test_session=([a-f0-9]+)/.exec(String(req.headers.cookie ?? ''))?.[1];
-  }
-  async currentUser(req: http.IncomingMessage) {
-    return this.sessions.get(this.session(req) ?? '') ?? null;
-  }
-  async requireUser(req: http.IncomingMessage, res: http.ServerResponse) {
-    const user = await this.currentUser(req);
-    if (user) return user;
-    if (req.method === 'GET') res.writeHead(302, { location: `/login?next=${encodeURIComponent(req.url ?? '/')}` }).end();
-    else res.writeHead(401).end('sign in first');
-    return null;
-  }
-  async access(user: SessionUser, repo: { owner: string; name: string }) {
-    if (this.unreachable.has(`${repo.owner}/${repo.name}`)) throw new Error('GitHub did not answer');
-    return this.grants.get(`${user.login} ${repo.owner}/${repo.name}`) ?? 'none';
-  }
-  csrfToken(req: http.IncomingMessage) {
-    return createHmac('sha256', this.secret).update(this.session(req) ?? '').digest('hex');
-  }
-  verifyCsrf(req: http.IncomingMessage, form?: Record<string, string>) {
-    const sent = form?._csrf ?? req.headers['x-csrf-token'];
-    return Boolean(this.session(req)) && sent === this.csrfToken(req);
-  }
-  async handle() {
-    return false;
-  }
-}
-
 /** Docker as the dashboard sees it; switchable to "unreachable" and "broken". */
 class TestContainers implements ContainerReader {
   mode: 'ok' | 'down' | 'throws' = 'ok';
@@ -83,45 +39,37 @@ interface Res {
   body: string;
 }
 
-describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', () => {
+describe('dashboard over HTTP (real PostgreSQL, Redis and GitHub sign-in)', () => {
   let fake: FakeGitHub;
   let config: BerthConfig;
   let infra: Infra;
   let web: BerthServer;
   let base: string;
   let drop: () => Promise<void>;
-  const auth = new TestAuth();
   const containers = new TestContainers();
-  let writer: string;
-  let reader: string;
-  let stranger: string;
+  let writer: CookieClient;
+  let reader: CookieClient;
+  let stranger: CookieClient;
   let installationId: number;
   let shopId: bigint;
 
-  function request(method: string, path: string, opts: { cookie?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Res> {
-    const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        `${base}${path}`,
-        {
-          method,
-          headers: {
-            ...(opts.cookie ? { cookie: opts.cookie } : {}),
-            ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) } : {}),
-            ...opts.headers,
-          },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+  /** A request as the user of `as` (a signed-in cookie jar), or anonymous. */
+  function request(method: string, path: string, opts: { as?: CookieClient; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Res> {
+    const client = opts.as ?? new CookieClient();
+    const url = `${base}${path}`;
+    if (opts.form) return client.request(method, url, { body: new URLSearchParams(opts.form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...opts.headers } });
+    return client.request(method, url, { headers: opts.headers });
   }
+  /** GitHub's OAuth round trip as a browser does it, for `login` */
+  async function signIn(login: string): Promise<CookieClient> {
+    fake.setOAuthUser(login);
+    const client = new CookieClient();
+    const res = await client.get(`${base}/login`, { follow: true });
+    expect(res.status).toBe(200);
+    return client;
+  }
+  /** the CSRF token of `client`'s session, as Berth puts it in every form (the sign-out one included) */
+  const csrfFor = async (client: CookieClient) => csrfOf((await request('GET', '/', { as: client })).body);
   const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
   const jobsOf = async (workspaceId: string) =>
     (await infra.queues.workspaces.getJobs(['waiting', 'active', 'delayed'])).filter((j) => j.data.workspaceId === workspaceId);
@@ -137,6 +85,9 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
       APP_ID: String(fake.appId),
       PRIVATE_KEY: fake.privateKey,
       WEBHOOK_SECRET: fake.webhookSecret,
+      GITHUB_CLIENT_ID: fake.clientId,
+      GITHUB_CLIENT_SECRET: fake.clientSecret,
+      BERTH_SESSION_SECRET: randomBytes(32).toString('hex'),
       GHE_HOST: fake.host,
       GHE_PROTOCOL: 'http',
       DATABASE_URL: db.url,
@@ -147,9 +98,10 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
     } as NodeJS.ProcessEnv);
     infra = await bootInfra(config, () => {});
     const probot = createProbotFor(config, TestOctokit);
-    web = await createBerthServer({ config, db: infra.db, queues: infra.queues }, probot, [], { auth, containers });
+    web = await createBerthServer({ config, db: infra.db, queues: infra.queues }, probot, [], { containers });
     await new Promise<void>((r) => web.server.listen(0, '127.0.0.1', () => r()));
-    base = `http://127.0.0.1:${(web.server.address() as AddressInfo).port}`;
+    // cookies are host-only: every request, OAuth callback included, goes to BERTH_URL's host
+    base = `http://localhost:${(web.server.address() as AddressInfo).port}`;
     config.berthUrl = base;
 
     const db_ = infra.db;
@@ -204,11 +156,13 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
     await db_.workspace.update({ where: { id: 'ws-running' }, data: { currentBuildId: build.id } });
     await db_.buildLogChunk.create({ data: { buildId: build.id, text: '==> cloning\n<script>alert(1)</script>\n==> build finished\n' } });
 
-    writer = auth.signIn('alice');
-    reader = auth.signIn('bob');
-    stranger = auth.signIn('eve');
-    auth.grant('alice', 'acme/shop', 'write');
-    auth.grant('bob', 'acme/shop', 'read');
+    fake.setPermission('acme', 'shop', 'alice', 'write');
+    fake.setPermission('acme', 'shop', 'bob', 'read');
+    fake.setPermission('acme', 'shop', 'carol', 'write');
+    fake.addUser('eve');
+    writer = await signIn('alice');
+    reader = await signIn('bob');
+    stranger = await signIn('eve');
   });
 
   afterAll(async () => {
@@ -223,12 +177,12 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
   it('sends people who are not signed in to sign-in', async () => {
     const res = await request('GET', '/');
     expect(res.status).toBe(302);
-    expect(res.headers.location).toMatch(/^\/login/);
+    expect(res.headers.location).toMatch(new RegExp(`^${fake.url}/login/oauth/authorize\\?`));
     expect((await request('POST', '/workspaces/ws-running/stop', { form: { _csrf: 'x' } })).status).toBe(401);
   });
 
   it('lists the workspaces of readable repositories, grouped, with state, PR, commit, activity and idle stop', async () => {
-    const res = await request('GET', '/', { cookie: writer });
+    const res = await request('GET', '/', { as: writer });
     expect(res.status).toBe(200);
     expect(res.body).toContain('data-repo="acme/shop"');
     expect(res.body).not.toContain('acme/secret');
@@ -248,35 +202,35 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
     expect(row('main')).toContain('data-link="preview"');
     expect(row('feature/login')).toContain('data-action="start"');
     expect(row('fix/crash')).toContain('data-action="delete"');
-    expect(res.body).toContain(`value="${auth.csrfToken({ headers: { cookie: writer } } as never)}"`);
+    expect(csrfOf(res.body)).toMatch(/^\S{20,}$/);
     // pages with buttons cannot be framed by another site (clickjacking)
     expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
   });
 
   it('filters by repository and state and searches by branch', async () => {
-    const byState = await request('GET', '/?state=stopped', { cookie: writer });
+    const byState = await request('GET', '/?state=stopped', { as: writer });
     expect(byState.body).toContain('data-branch="feature/login"');
     expect(byState.body).not.toContain('data-branch="main"');
-    const search = await request('GET', '/?q=LOGIN', { cookie: writer });
+    const search = await request('GET', '/?q=LOGIN', { as: writer });
     expect(search.body).toContain('data-branch="feature/login"');
     expect(search.body).not.toContain('data-branch="fix/crash"');
-    const all = await request('GET', '/?state=all', { cookie: writer });
+    const all = await request('GET', '/?state=all', { as: writer });
     expect(all.body).toContain('data-branch="old/thing"');
-    const otherRepo = await request('GET', '/?repo=acme%2Fsecret', { cookie: writer });
+    const otherRepo = await request('GET', '/?repo=acme%2Fsecret', { as: writer });
     expect(otherRepo.body).not.toContain('data-branch=');
     expect(otherRepo.body).toContain('No workspace matches these filters');
   });
 
   it('shows readers the list without any action and refuses their forged posts', async () => {
-    const res = await request('GET', '/', { cookie: reader });
+    const res = await request('GET', '/', { as: reader });
     expect(res.status).toBe(200);
     expect(res.body).toContain('data-branch="main"');
     expect(res.body).not.toContain('data-action=');
     expect(res.body).not.toContain('data-link="open"');
-    const csrf = auth.csrfToken({ headers: { cookie: reader } } as never);
+    const csrf = await csrfFor(reader); // a reader's own, genuine token: the post is still refused
     for (const action of ['stop', 'start', 'refresh', 'delete']) {
-      const forged = await request('POST', `/workspaces/ws-running/${action}`, { cookie: reader, form: { _csrf: csrf, confirm: 'yes' } });
+      const forged = await request('POST', `/workspaces/ws-running/${action}`, { as: reader, form: { _csrf: csrf, confirm: 'yes' } });
       expect(forged.status).toBe(403);
       expect(forged.body).toContain('write access');
     }
@@ -284,48 +238,54 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
   });
 
   it('answers 404 for workspaces and builds of repositories the user cannot read', async () => {
-    expect((await request('GET', '/workspaces/ws-secret', { cookie: writer })).status).toBe(404);
-    expect((await request('GET', '/workspaces/ws-running', { cookie: stranger })).status).toBe(404);
-    expect((await request('GET', '/workspaces/nope', { cookie: writer })).status).toBe(404);
-    expect((await request('GET', '/builds/build-ok/log', { cookie: stranger })).status).toBe(404);
-    const forged = await request('POST', '/workspaces/ws-secret/stop', { cookie: writer, form: { _csrf: auth.csrfToken({ headers: { cookie: writer } } as never) } });
+    expect((await request('GET', '/workspaces/ws-secret', { as: writer })).status).toBe(404);
+    expect((await request('GET', '/workspaces/ws-running', { as: stranger })).status).toBe(404);
+    expect((await request('GET', '/workspaces/nope', { as: writer })).status).toBe(404);
+    expect((await request('GET', '/builds/build-ok/log', { as: stranger })).status).toBe(404);
+    const forged = await request('POST', '/workspaces/ws-secret/stop', { as: writer, form: { _csrf: await csrfFor(writer) } });
     expect(forged.status).toBe(404);
-    const missing = await request('GET', '/no/such/page', { cookie: writer });
+    const missing = await request('GET', '/no/such/page', { as: writer });
     expect(missing.status).toBe(404);
     expect(missing.body).toContain('404');
   });
 
   it('says so when GitHub cannot tell the access, instead of pretending there is nothing', async () => {
-    auth.unreachable.add('acme/shop');
-    try {
-      const list = await request('GET', '/', { cookie: writer });
-      expect(list.status).toBe(200);
-      expect(list.body).toContain('could not tell your access to acme/shop');
-      const ws = await request('GET', '/workspaces/ws-running', { cookie: writer });
-      expect(ws.status).toBe(503);
-      expect(ws.body).toContain('could not ask GitHub');
-    } finally {
-      auth.unreachable.clear();
-    }
+    // carol may write, but GitHub fails when asked about her; she lands on the list after signing in
+    // (failures are never cached, answers are for a minute)
+    const permissionPath = /\/repos\/acme\/shop\/collaborators\/carol\/permission/;
+    fake.failNext('GET', permissionPath, 502, 1);
+    fake.setOAuthUser('carol');
+    const carol = new CookieClient();
+    const list = await carol.get(`${base}/login`, { follow: true });
+    expect(list.status).toBe(200);
+    expect(list.body).toContain('could not tell your access to acme/shop');
+    expect(list.body).not.toContain('data-branch=');
+    fake.failNext('GET', permissionPath, 502, 1);
+    const ws = await request('GET', '/workspaces/ws-running', { as: carol });
+    expect(ws.status).toBe(503);
+    expect(ws.body).toContain('could not ask GitHub');
+    // once GitHub answers again, she sees everything
+    expect((await request('GET', '/workspaces/ws-running', { as: carol })).status).toBe(200);
   });
 
   it('refuses a post without the CSRF token even from a writer', async () => {
-    const res = await request('POST', '/workspaces/ws-running/stop', { cookie: writer, form: { _csrf: 'forged' } });
+    const res = await request('POST', '/workspaces/ws-running/stop', { as: writer, form: { _csrf: 'forged' } });
     expect(res.status).toBe(403);
     expect(res.body).toContain('did not come from this Berth page');
     expect(await jobsOf('ws-running')).toHaveLength(0);
   });
 
   it('stops a workspace: enqueues the job, redirects back with a message, and shows it pending', async () => {
-    const list = await request('GET', '/?state=running', { cookie: writer });
-    const res = await request('POST', '/workspaces/ws-running/stop', { cookie: writer, form: { _csrf: csrfOf(list.body), return: '/?state=running' } });
+    const list = await request('GET', '/?state=running', { as: writer });
+    const res = await request('POST', '/workspaces/ws-running/stop', { as: writer, form: { _csrf: csrfOf(list.body), return: '/?state=running' } });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/?state=running');
     const jobs = await jobsOf('ws-running');
     expect(jobs.map((j) => j.name)).toEqual(['stop']);
     expect(jobs[0]!.data).toMatchObject({ actor: '@alice', reason: 'stopped by @alice from the dashboard' });
     const flash = String(res.headers['set-cookie']).match(/berth_flash=([^;]+)/)![1]!;
-    const after = await request('GET', '/?state=running', { cookie: `${writer}; berth_flash=${flash}` });
+    expect(writer.cookie('localhost', 'berth_flash')).toBe(flash);
+    const after = await request('GET', '/?state=running', { as: writer });
     expect(after.body).toContain('Stopping the workspace of main');
     expect(after.body).toContain('stopping…');
     expect(after.body).toContain('http-equiv="refresh"');
@@ -333,25 +293,25 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
   });
 
   it('never redirects a form post to another site', async () => {
-    const list = await request('GET', '/', { cookie: writer });
-    const res = await request('POST', '/workspaces/ws-stopped/start', { cookie: writer, form: { _csrf: csrfOf(list.body), return: '//evil.example/' } });
+    const list = await request('GET', '/', { as: writer });
+    const res = await request('POST', '/workspaces/ws-stopped/start', { as: writer, form: { _csrf: csrfOf(list.body), return: '//evil.example/' } });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/');
     for (const j of await jobsOf('ws-stopped')) await j.remove();
   });
 
   it('asks before deleting, then deletes', async () => {
-    const list = await request('GET', '/', { cookie: writer });
+    const list = await request('GET', '/', { as: writer });
     const csrf = csrfOf(list.body);
-    const ask = await request('POST', '/workspaces/ws-failed/delete', { cookie: writer, form: { _csrf: csrf, return: '/' } });
+    const ask = await request('POST', '/workspaces/ws-failed/delete', { as: writer, form: { _csrf: csrf, return: '/' } });
     expect(ask.status).toBe(200);
     expect(ask.body).toContain('Delete the workspace of fix/crash?');
     expect(ask.body).toContain('name="confirm" value="yes"');
     expect(await jobsOf('ws-failed')).toHaveLength(0);
-    const page = await request('GET', '/workspaces/ws-failed/delete', { cookie: writer });
+    const page = await request('GET', '/workspaces/ws-failed/delete', { as: writer });
     expect(page.body).toContain('Delete workspace and disk');
-    expect((await request('GET', '/workspaces/ws-failed/delete', { cookie: reader })).status).toBe(403);
-    const done = await request('POST', '/workspaces/ws-failed/delete', { cookie: writer, form: { _csrf: csrf, return: '/', confirm: 'yes' } });
+    expect((await request('GET', '/workspaces/ws-failed/delete', { as: reader })).status).toBe(403);
+    const done = await request('POST', '/workspaces/ws-failed/delete', { as: writer, form: { _csrf: csrf, return: '/', confirm: 'yes' } });
     expect(done.status).toBe(303);
     expect((await jobsOf('ws-failed')).map((j) => j.name)).toEqual(['delete']);
     for (const j of await jobsOf('ws-failed')) await j.remove();
@@ -359,8 +319,8 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
 
   it('refresh asks GitHub for the newest commit and builds it when the workspace is behind', async () => {
     const sha = await fake.pushFiles('acme', 'shop', 'feature/login', { 'README.md': 'hi' });
-    const list = await request('GET', '/', { cookie: writer });
-    const res = await request('POST', '/workspaces/ws-stopped/refresh', { cookie: writer, form: { _csrf: csrfOf(list.body) } });
+    const list = await request('GET', '/', { as: writer });
+    const res = await request('POST', '/workspaces/ws-stopped/refresh', { as: writer, form: { _csrf: csrfOf(list.body) } });
     expect(res.status).toBe(303);
     const build = await infra.db.build.findFirst({ where: { workspaceId: 'ws-stopped', sha } });
     expect(build).toMatchObject({ state: 'queued', trigger: '@alice' });
@@ -373,7 +333,7 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
   });
 
   it('shows a workspace: state, history with causes, services with containers, builds with log links', async () => {
-    const res = await request('GET', '/workspaces/ws-running', { cookie: reader });
+    const res = await request('GET', '/workspaces/ws-running', { as: reader });
     expect(res.status).toBe(200);
     expect(res.body).toContain('running aaaaaaa');
     // history, newest first, with who or what caused each change
@@ -387,7 +347,7 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
     expect(res.body).toContain('1 min'); // build duration
     expect(res.body).not.toContain('data-action=');
     containers.mode = 'down';
-    const down = await request('GET', '/workspaces/ws-running', { cookie: writer });
+    const down = await request('GET', '/workspaces/ws-running', { as: writer });
     containers.mode = 'ok';
     expect(down.status).toBe(200);
     expect(down.body).toContain('Docker cannot be reached');
@@ -395,7 +355,7 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
   });
 
   it('escapes log text and pages long logs newest first', async () => {
-    const small = await request('GET', '/builds/build-ok/log', { cookie: reader });
+    const small = await request('GET', '/builds/build-ok/log', { as: reader });
     expect(small.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(small.body).not.toContain('EventSource'); // finished: nothing to stream
 
@@ -407,21 +367,21 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
     for (let i = 0; i < lines.length; i += 50) chunks.push({ buildId: long.id, text: lines.slice(i, i + 50).join('\n') + '\n' });
     await infra.db.buildLogChunk.createMany({ data: chunks });
     const started = Date.now();
-    const last = await request('GET', '/builds/build-long/log', { cookie: reader });
+    const last = await request('GET', '/builds/build-long/log', { as: reader });
     expect(Date.now() - started).toBeLessThan(2000);
     expect(last.body).toContain('line 5000\n');
     expect(last.body).toContain('line 3001\n');
     expect(last.body).not.toContain('line 2999\n');
     const earlier = /href="(\/builds\/build-long\/log\?before=\d+)"/.exec(last.body)![1]!;
-    const page2 = await request('GET', earlier, { cookie: reader });
+    const page2 = await request('GET', earlier, { as: reader });
     expect(page2.body).toContain('line 1001\n');
     expect(page2.body).toContain('line 3000\n');
     expect(page2.body).not.toContain('line 3001\n');
     expect(page2.body).toContain('Latest lines');
-    const page3 = await request('GET', /href="(\/builds\/build-long\/log\?before=\d+)"/.exec(page2.body)![1]!, { cookie: reader });
+    const page3 = await request('GET', /href="(\/builds\/build-long\/log\?before=\d+)"/.exec(page2.body)![1]!, { as: reader });
     expect(page3.body).toContain('line 1\n');
     expect(page3.body).not.toContain('Earlier lines');
-    const whole = await request('GET', '/builds/build-long/log.txt', { cookie: reader });
+    const whole = await request('GET', '/builds/build-long/log.txt', { as: reader });
     expect(whole.headers['content-type']).toMatch(/^text\/plain/);
     expect(whole.body).toBe(lines.join('\n') + '\n');
   });
@@ -431,14 +391,15 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
       data: { id: 'build-live', repositoryId: shopId, sha: 'd'.repeat(40), state: 'running', startedAt: new Date() },
     });
     const first = await infra.db.buildLogChunk.create({ data: { buildId: build.id, text: 'first\n' } });
-    const page = await request('GET', '/builds/build-live/log', { cookie: reader });
+    const page = await request('GET', '/builds/build-live/log', { as: reader });
     expect(page.body).toContain('EventSource');
     expect(page.body).toContain(`/builds/build-live/log/stream?after=${first.id}`);
 
     const events: string[] = [];
     const ended = new Promise<void>((resolve, reject) => {
+      const url = new URL(`${base}/builds/build-live/log/stream?after=${first.id}`);
       http
-        .get(`${base}/builds/build-live/log/stream?after=${first.id}`, { headers: { cookie: reader } }, (res) => {
+        .get({ host: '127.0.0.1', port: url.port, path: url.pathname + url.search, headers: { host: url.host, cookie: reader.cookieHeader(url) } }, (res) => {
           expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
           res.setEncoding('utf8');
           let buffer = '';
@@ -470,7 +431,7 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
 
     // a reconnecting EventSource resumes after Last-Event-ID
     const secondId = /id: (\d+)/.exec(events.find((e) => e.includes('second'))!)![1]!;
-    const resumed = await request('GET', '/builds/build-live/log/stream', { cookie: reader, headers: { 'last-event-id': secondId } });
+    const resumed = await request('GET', '/builds/build-live/log/stream', { as: reader, headers: { 'last-event-id': secondId } });
     expect(resumed.body).toContain('"third\\n"');
     expect(resumed.body).not.toContain('"second\\n"');
   });
@@ -517,7 +478,7 @@ describe('dashboard over HTTP (real PostgreSQL and Redis, stand-in sign-in)', ()
 
   it('answers errors with a page in the same style and no stack trace', async () => {
     containers.mode = 'throws';
-    const res = await request('GET', '/workspaces/ws-running', { cookie: writer });
+    const res = await request('GET', '/workspaces/ws-running', { as: writer });
     containers.mode = 'ok';
     expect(res.status).toBe(500);
     expect(res.body).toContain('Something went wrong');
