@@ -162,6 +162,25 @@ describe('dashboard in a browser', () => {
     await shot(page, 'workspace');
   });
 
+  it('a writer deletes a workspace only after confirming', async () => {
+    const page = await signIn('alice');
+    const row = page.locator('tr[data-branch="experiment/search"]');
+    await row.locator('button[data-action="delete"]').click();
+    // without JavaScript, the first post answers with a confirmation page
+    await expect(page.locator('h1').textContent()).resolves.toBe('Delete the workspace of experiment/search?');
+    await shot(page, 'confirm-delete');
+    await page.click('a.button:has-text("Cancel")');
+    await page.waitForURL(`${berth.config.berthUrl}/`);
+    await expect(row.locator('[data-state]').getAttribute('data-state')).resolves.toBe('failed');
+    await row.locator('button[data-action="delete"]').click();
+    await page.click('button[data-action="confirm-delete"]');
+    await page.waitForURL(`${berth.config.berthUrl}/`);
+    await expect(page.locator('.flash').textContent()).resolves.toContain('Deleting the workspace of experiment/search');
+    await until(page, 'the workspace to leave the list', async () => (await page.locator('tr[data-branch="experiment/search"]').count()) === 0, 60_000);
+    const ws = await berth.db.workspace.findFirstOrThrow({ where: { branch: 'experiment/search' } });
+    expect(ws.state).toBe('deleted');
+  });
+
   it('a reader sees no action buttons, and forged posts are refused', async () => {
     const page = await signIn('bob');
     const row = page.locator(`tr[data-workspace="${workspaceId}"]`);
