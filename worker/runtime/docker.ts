@@ -425,7 +425,8 @@ export class DockerRuntime implements Runtime {
       ...base,
       name,
       Labels: { ...base.Labels, [LABELS.service]: 'ide' },
-      Env: [...(base.Env ?? []), `HOME=${IDE_HOME}`],
+      // code-server's PORT variable would override --bind-addr; the service's port is not its.
+      Env: [...(base.Env ?? []).filter((e) => !e.startsWith('PORT=')), `HOME=${IDE_HOME}`],
       WorkingDir: WORKSPACE_DIR,
       Entrypoint: [`${IDE_INSTALL_DIR}/node`],
       Cmd: [

@@ -1,0 +1,233 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Dockerode from 'dockerode';
+import { chromium, type Browser } from 'playwright-core';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
+import { pushPayload, sendWebhook } from '../fakes/webhooks.js';
+import { sampleAppFiles } from '../fixtures/sample-app.js';
+import { startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { CookieClient } from '../helpers/cookie-client.js';
+import { waitFor } from '../helpers/http.js';
+
+const ARTIFACTS = path.resolve('test-artifacts');
+
+/** The sample app's berth.yml with another `preview` and `workspace` section. */
+function berthYml(preview: string, ide: string) {
+  return [
+    'services:',
+    '  web:',
+    '    build: .',
+    '    port: 3000',
+    '    command: node server.js',
+    '    migrate: node migrate.js',
+    '    seed: node seed.js',
+    '    health: /health',
+    '    env:',
+    '      NODE_ENV: development',
+    '      BERTH_SAMPLE_MODE: dev',
+    `preview: ${preview}`,
+    'workspace:',
+    `  ide: ${ide}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The browser IDE end to end: real workspaces of the sample app (real Docker), sign-in through
+ * the fake GitHub, the terminal IDE over a WebSocket to a docker exec, VS Code (code-server
+ * from scripts/install-code-server.sh) in its container, private previews, and real Chromium.
+ */
+describe('browser IDE behind GitHub sign-in', () => {
+  let fake: FakeGitHub;
+  let berth: TestBerth;
+  let installationId: number;
+  let browser: Browser | undefined;
+  const docker = new Dockerode();
+  let termWs: { id: string; slug: string };
+  let codeWs: { id: string; slug: string };
+
+  const ideOrigin = (slug: string) => `http://${slug}.ide.localhost:${berth.port}`;
+  const previewOrigin = (slug: string) => `http://${slug}.localhost:${berth.port}`;
+  const entry = (id: string, kind = 'ide') => `${berth.config.berthUrl}/workspaces/${id}/${kind}`;
+
+  async function push(branch: string, files: Record<string, string | null>) {
+    const sha = await fake.pushFiles('acme', 'shop', branch, files);
+    const res = await sendWebhook(berth.webhookUrl, 'push', pushPayload({ fake, owner: 'acme', repo: 'shop', branch, after: sha, installationId }), fake.webhookSecret);
+    expect(res.status).toBeLessThan(300);
+  }
+
+  async function running(branch: string) {
+    return waitFor(
+      `workspace ${branch} to run`,
+      async () => {
+        const ws = await berth.db.workspace.findFirst({ where: { branch } });
+        if (ws?.state === 'failed') throw new Error(`workspace failed: ${ws.stateReason}`);
+        return ws?.state === 'running' ? ws : null;
+      },
+      240_000,
+      500,
+    );
+  }
+
+  async function signIn(login: string, start: string) {
+    fake.setOAuthUser(login);
+    const client = new CookieClient();
+    const res = await client.get(start, { follow: true });
+    return { client, res };
+  }
+
+  beforeAll(async () => {
+    await fs.mkdir(ARTIFACTS, { recursive: true });
+    fake = await startFakeGitHub();
+    installationId = fake.addInstallation({ login: 'acme', type: 'Organization' }).id;
+    fake.createRepo('acme', 'shop', { installationId, private: true });
+    fake.setPermission('acme', 'shop', 'wes-writer', 'write');
+    fake.setPermission('acme', 'shop', 'rita-reader', 'read');
+    berth = await startTestBerth(fake);
+    await push('feature/term', sampleAppFiles({ '.github/berth.yml': berthYml('{ service: web, visibility: private }', 'terminal') }));
+    await push('feature/code', sampleAppFiles());
+    termWs = await running('feature/term');
+    codeWs = await running('feature/code');
+  }, 420_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    for (const ws of (await berth?.db.workspace.findMany()) ?? []) await berth.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'test' });
+    if (berth) {
+      await waitFor('workspaces to be deleted', async () => (await berth.db.workspace.count({ where: { state: { not: 'deleted' } } })) === 0, 60_000).catch(() => {});
+    }
+    await berth?.close();
+    await fake?.close();
+  }, 120_000);
+
+  it('never lets the session cookie reach the sample app (private preview, /echo-headers)', async () => {
+    const { client, res } = await signIn('rita-reader', `${previewOrigin(termWs.slug)}/echo-headers`);
+    expect(res.status).toBe(200);
+    const seen = JSON.parse(res.body) as Record<string, string>;
+    expect(seen.host).toBe(`${termWs.slug}.localhost:${berth.port}`);
+    expect(seen.cookie ?? '').not.toContain('berth_');
+    // the browser does hold Berth's cookies: the session on BERTH_URL, the gate's on the preview host
+    expect(client.cookie('localhost', 'berth_session')).toBeTruthy();
+    expect(client.cookie(`${termWs.slug}.localhost`, 'berth_ws')).toBeTruthy();
+    // even when the browser sends a session cookie to the preview host, the app does not get it
+    client.setCookie(`${termWs.slug}.localhost`, 'berth_session', client.cookie('localhost', 'berth_session')!);
+    client.setCookie(`${termWs.slug}.localhost`, 'app_pref', 'dark');
+    const again = JSON.parse((await client.get(`${previewOrigin(termWs.slug)}/echo-headers`)).body) as Record<string, string>;
+    expect(again.cookie).toBe('app_pref=dark');
+    // a public preview is open to anyone, and strips Berth's cookies all the same
+    const anon = new CookieClient();
+    anon.setCookie(`${codeWs.slug}.localhost`, 'berth_session', 'x');
+    const pub = await anon.get(`${previewOrigin(codeWs.slug)}/echo-headers`);
+    expect(pub.status).toBe(200);
+    expect((JSON.parse(pub.body) as Record<string, string>).cookie).toBeUndefined();
+  });
+
+  it('refuses the IDE to a reader', async () => {
+    const { res } = await signIn('rita-reader', entry(termWs.id));
+    expect(res.status).toBe(403);
+    expect(res.body).toContain('rita-reader can only read it');
+  });
+
+  it('opens a terminal in /workspace over a WebSocket; resize works; closing ends the exec', async () => {
+    const { client, res } = await signIn('wes-writer', entry(termWs.id));
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('data-program="terminal"');
+    const cookie = client.cookieHeader(new URL(ideOrigin(termWs.slug)));
+
+    // Another site's page cannot open it, cookie or not.
+    const foreign = new WebSocket(`ws://127.0.0.1:${berth.port}/__berth/terminal`, { headers: { host: `${termWs.slug}.ide.localhost:${berth.port}`, origin: previewOrigin(codeWs.slug), cookie } });
+    const refused = await new Promise<number>((resolve) => foreign.on('unexpected-response', (_req, r) => resolve(r.statusCode ?? 0)).on('error', () => resolve(-1)));
+    expect(refused).toBe(403);
+
+    const socket = new WebSocket(`ws://127.0.0.1:${berth.port}/__berth/terminal?cols=100&rows=30`, {
+      headers: { host: `${termWs.slug}.ide.localhost:${berth.port}`, origin: ideOrigin(termWs.slug), cookie },
+    });
+    let output = '';
+    socket.on('message', (data) => (output += data.toString()));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const send = (msg: object) => socket.send(JSON.stringify(msg));
+    send({ type: 'input', data: 'pwd; echo answer-$((6*7)); stty size\n' });
+    await waitFor('the command output', async () => output.includes('answer-42') && /\n30 100\r?\n/.test(output), 15_000, 100);
+    expect(output).toContain('/workspace');
+    send({ type: 'resize', cols: 132, rows: 40 });
+    await new Promise((r) => setTimeout(r, 300));
+    send({ type: 'input', data: 'stty size; cat message.txt; sleep 3000\n' });
+    await waitFor('the new size and the checkout', async () => output.includes('40 132') && output.includes('Hello from Berth sample v1'), 15_000, 100);
+    expect(output).not.toContain('berth-pid:');
+
+    // The exec runs `sleep 3000` in the workspace's web container; closing the socket ends it.
+    const [web] = await docker.listContainers({ filters: { label: [`berth.workspace=${termWs.id}`, 'berth.service=web', 'berth.role=service'] } });
+    const ps = async () => {
+      const exec = await docker.getContainer(web!.Id).exec({ Cmd: ['ps'], AttachStdout: true, AttachStderr: true });
+      const stream = await exec.start({});
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('latin1');
+    };
+    expect(await ps()).toContain('sleep 3000');
+    socket.close();
+    await waitFor('the terminal’s processes to end', async () => !(await ps()).includes('sleep 3000'), 15_000, 250);
+
+    // IDE traffic is activity for the idle timer.
+    const ws = await berth.db.workspace.findUniqueOrThrow({ where: { id: termWs.id } });
+    expect(Date.now() - ws.lastActivityAt.getTime()).toBeLessThan(30_000);
+  });
+
+  it('serves VS Code (code-server) for /workspace on the IDE host', async () => {
+    const { client, res } = await signIn('wes-writer', entry(codeWs.id));
+    // code-server answers / with a redirect to the folder it opened
+    expect(res.status).toBe(200);
+    expect(new URL(res.url).searchParams.get('folder')).toBe('/workspace');
+    expect(res.body).toContain('vscode-workbench-web-configuration');
+    const health = await client.get(`${ideOrigin(codeWs.slug)}/healthz`);
+    expect(health.status).toBe(200);
+    // nothing of Berth's reaches code-server either: its cookie jar stays its own
+    expect(client.cookie(`${codeWs.slug}.ide.localhost`, 'berth_ws')).toBeTruthy();
+  });
+
+  it('in Chromium: signs in, types in the terminal IDE and sees the output; opens VS Code on the repository', async () => {
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    fake.setOAuthUser('wes-writer');
+
+    await page.goto(entry(termWs.id));
+    expect(new URL(page.url()).host).toBe(`${termWs.slug}.ide.localhost:${berth.port}`);
+    await page.waitForSelector('body[data-terminal="open"]', { timeout: 20_000 });
+    await page.click('#term');
+    await page.keyboard.type('echo "typed in the browser: $((40+2))" && ls\n');
+    await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent?.includes('typed in the browser: 42'), undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent?.includes('server.js'), undefined, { timeout: 10_000 });
+    const terminalShot = path.join(ARTIFACTS, 'ide-terminal.png');
+    await page.screenshot({ path: terminalShot });
+    console.log(`screenshot: ${terminalShot}`);
+
+    // Same browser, already signed in: VS Code opens without another trip to GitHub.
+    await page.goto(entry(codeWs.id));
+    expect(new URL(page.url()).host).toBe(`${codeWs.slug}.ide.localhost:${berth.port}`);
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    await page.locator('.explorer-folders-view').getByText('server.js').first().waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(1500); // let the workbench finish painting for the picture
+    const vscodeShot = path.join(ARTIFACTS, 'ide-vscode.png');
+    await page.screenshot({ path: vscodeShot });
+    console.log(`screenshot: ${vscodeShot}`);
+    const explorer = await page.locator('.explorer-folders-view').innerText();
+    expect(explorer).toContain('server.js');
+    expect(explorer).toContain('message.txt');
+  });
+
+  it('wakes a stopped workspace when its IDE is opened', async () => {
+    await berth.queues.enqueueWorkspace('stop', { workspaceId: termWs.id, actor: 'test' });
+    await waitFor('the workspace to stop', async () => (await berth.db.workspace.findUniqueOrThrow({ where: { id: termWs.id } })).state === 'stopped', 60_000);
+    const { client, res } = await signIn('wes-writer', entry(termWs.id));
+    expect(res.status).toBe(503);
+    expect(res.body).toContain('Waking up');
+    await running('feature/term');
+    await waitFor('the terminal page', async () => (await client.get(`${ideOrigin(termWs.slug)}/`)).status === 200, 60_000, 500);
+  });
+});
