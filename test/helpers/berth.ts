@@ -44,7 +44,7 @@ export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, s
     BERTH_PREVIEW_DOMAIN: 'localhost',
     BERTH_HEALTH_TIMEOUT: '60s',
     BERTH_MEMORY_LIMIT: '512m',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'error',
     PORT: '0',
     ...env,
   };
