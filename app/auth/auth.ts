@@ -148,7 +148,14 @@ export class BerthAuth implements Auth {
   // --- the OAuth flow -------------------------------------------------------------------------
 
   /** Sends the browser to GitHub to sign in, then back to `next` (a path on BERTH_URL). */
-  startSignIn(_req: IncomingMessage, res: ServerResponse, next: string) {
+  startSignIn(req: IncomingMessage, res: ServerResponse, next: string) {
+    const berth = new URL(this.deps.config.berthUrl);
+    if (req.headers.host && req.headers.host.toLowerCase() !== berth.host.toLowerCase()) {
+      // Reached by another name (an IP, a second DNS name): the session must live on
+      // BERTH_URL's host, where GitHub sends the browser back, or the state check fails.
+      this.redirect(res, `${this.deps.config.berthUrl}${safePath(req.url)}`);
+      return;
+    }
     if (!this.oauth.configured) {
       this.page(res, 503, 'auth/sign-in-error.njk', {
         message: 'Sign-in is not set up on this Berth: GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the GitHub App’s OAuth client) are missing.',

@@ -79,11 +79,6 @@ export function stripBerthCookies(header: string | undefined): string | undefine
   return kept.length ? kept.join('; ') : undefined;
 }
 
-/** Set-Cookie lines of a workspace's response, minus any that would set one of Berth's cookies. */
-export function dropBerthSetCookies(lines: string[]): string[] {
-  return lines.filter((line) => !isBerthCookie(cookieNameOf(line)));
-}
-
 /** A workspace response's raw headers ([name, value, …]) minus Set-Cookies of Berth's names. */
 export function withoutBerthSetCookies(raw: string[]): string[] {
   const out: string[] = [];

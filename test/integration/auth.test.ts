@@ -159,6 +159,12 @@ describe('sign-in, the IDE gate and private previews', () => {
     expect((await other.get(`${ideHost()}/`)).status).toBe(302);
   });
 
+  it('moves sign-in to BERTH_URL’s host when Berth is reached by another name', async () => {
+    const res = await new CookieClient().get(`http://127.0.0.1:${port}/login?next=/x`);
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe(`${berth.config.berthUrl}/login?next=/x`);
+  });
+
   it('checks the OAuth state', async () => {
     const client = new CookieClient();
     await client.get(entry(ideWs.id)); // gets a state cookie for another state
