@@ -46,7 +46,8 @@ describe('sign-in, the IDE gate and private previews', () => {
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
     const echoPort = (echo.address() as AddressInfo).port;
 
-    berth = await startTestBerth(fake);
+    // The web app alone: a worker's reconciler would (rightly) stop these container-less workspaces.
+    berth = await startTestBerth(fake, { BERTH_ROLE: 'app' });
     port = berth.port;
     await berth.db.installation.create({ data: { id: BigInt(inst.id), accountLogin: 'acme', accountType: 'Organization' } });
     await berth.db.repository.create({ data: { id: BigInt(repo.id), installationId: BigInt(inst.id), owner: 'acme', name: 'shop', fullName: 'acme/shop', private: true } });
