@@ -30,7 +30,7 @@ export async function bootInfra(config: BerthConfig, log: (msg: string) => void 
   let stopPg: (() => Promise<void>) | undefined;
   if (!databaseUrl) {
     log(`DATABASE_URL is not set: starting an embedded PostgreSQL under ${config.BERTH_DATA_DIR}/postgres`);
-    const pg = await startEmbeddedPostgres(config.BERTH_DATA_DIR);
+    const pg = await startEmbeddedPostgres(config.BERTH_DATA_DIR, undefined, log);
     databaseUrl = pg.url;
     stopPg = pg.stop;
   }
