@@ -43,10 +43,20 @@ export async function runTerminal(
   program: TerminalProgram,
   opts: { cols?: number; rows?: number; onActivity?: () => void } = {},
 ): Promise<void> {
-  // Keystrokes typed while the exec starts are kept, not dropped.
-  const early: Array<[RawData, boolean]> = [];
-  const keepEarly = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
-  socket.on('message', keepEarly);
+  // Messages are held until the program runs at the browser's size: keystrokes typed while
+  // the exec starts are kept, and a command typed first sees the right `stty size`.
+  const held: ClientMessage[] = [];
+  let flowing = false;
+  let closed = false;
+  let apply: (msg: ClientMessage) => void = () => {};
+  socket.on('message', (data: RawData, isBinary: boolean) => {
+    opts.onActivity?.();
+    const msg = parseMessage(data, isBinary);
+    if (!msg || closed) return;
+    if (flowing) apply(msg);
+    else held.push(msg);
+  });
+
   const exec = await container.exec({
     Cmd: ['sh', '-c', WRAPPER(PROGRAMS[program])],
     Tty: true,
@@ -59,17 +69,30 @@ export async function runTerminal(
   const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
   let pid: string | undefined;
   let head = Buffer.alloc(0);
-  let closed = false;
   /** the browser left before the pid was known: kill as soon as it is */
   let hangUpWhenKnown = false;
 
-  const resize = (cols: number, rows: number) => {
+  const resize = async (cols: number, rows: number) => {
     if (!Number.isInteger(cols) || !Number.isInteger(rows) || cols < 1 || rows < 1) return;
-    exec.resize({ w: Math.min(cols, MAX_COLS), h: Math.min(rows, MAX_ROWS) }).catch(() => {
-      // the exec may not have started yet or has just ended; the next resize will do
+    await exec.resize({ w: Math.min(cols, MAX_COLS), h: Math.min(rows, MAX_ROWS) }).catch(() => {
+      // the exec has just ended; nothing to size
     });
   };
-  if (opts.cols && opts.rows) resize(opts.cols, opts.rows);
+  apply = (msg) => {
+    if (msg.type === 'input') stream.write(msg.data);
+    else void resize(msg.cols, msg.rows);
+  };
+  /** Once the program runs (Docker cannot size an exec before that): size it, then let input through. */
+  const startFlowing = async () => {
+    if (flowing) return;
+    const lastResize = [...held].reverse().find((m) => m.type === 'resize');
+    const size = lastResize?.type === 'resize' ? lastResize : opts.cols && opts.rows ? { cols: opts.cols, rows: opts.rows } : undefined;
+    if (size) await resize(size.cols, size.rows);
+    flowing = true;
+    for (const msg of held.splice(0)) if (msg.type === 'input' && !closed) apply(msg);
+  };
+  // A wrapper that never says its pid (an odd shell) must not hold the keyboard for ever.
+  setTimeout(() => void startFlowing(), 3_000).unref();
 
   stream.on('data', (chunk: Buffer) => {
     if (pid === undefined) {
@@ -84,6 +107,7 @@ export async function runTerminal(
         stream.destroy();
         return;
       }
+      void startFlowing();
       if (!chunk.length) return;
     }
     if (socket.readyState === socket.OPEN) socket.send(chunk, { binary: true });
@@ -97,16 +121,6 @@ export async function runTerminal(
   stream.on('end', () => finish(1000, 'the program exited'));
   stream.on('error', () => finish(1011, 'the terminal failed'));
 
-  const onMessage = (data: RawData, isBinary: boolean) => {
-    opts.onActivity?.();
-    const msg = parseMessage(data, isBinary);
-    if (!msg || closed) return;
-    if (msg.type === 'input') stream.write(msg.data);
-    else resize(msg.cols, msg.rows);
-  };
-  socket.off('message', keepEarly);
-  socket.on('message', onMessage);
-  for (const [data, isBinary] of early) onMessage(data, isBinary);
   const onBrowserGone = () => {
     if (closed) return; // the program ended first: nothing left to kill
     closed = true;

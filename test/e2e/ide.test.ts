@@ -175,6 +175,33 @@ describe('browser IDE behind GitHub sign-in', () => {
     expect(Date.now() - ws.lastActivityAt.getTime()).toBeLessThan(30_000);
   });
 
+  it('starts the editor for `ide: vim` (busybox vi here) and ends it when the tab closes', async () => {
+    await berth.db.workspace.update({ where: { id: termWs.id }, data: { ide: 'vim' } });
+    try {
+      const { client, res } = await signIn('wes-writer', entry(termWs.id));
+      expect(res.body).toContain('data-program="vim"');
+      const socket = new WebSocket(`ws://127.0.0.1:${berth.port}/__berth/terminal?cols=80&rows=24`, {
+        headers: { host: `${termWs.slug}.ide.localhost:${berth.port}`, origin: ideOrigin(termWs.slug), cookie: client.cookieHeader(new URL(ideOrigin(termWs.slug))) },
+      });
+      let screen = '';
+      socket.on('message', (d) => (screen += d.toString()));
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      await waitFor('vi to draw its screen', async () => (screen.match(/~/g) ?? []).length >= 10, 15_000, 100);
+      const [web] = await docker.listContainers({ filters: { label: [`berth.workspace=${termWs.id}`, 'berth.service=web', 'berth.role=service'] } });
+      const editors = async () => {
+        const exec = await docker.getContainer(web!.Id).exec({ Cmd: ['ps', '-o', 'comm'], AttachStdout: true });
+        const chunks: Buffer[] = [];
+        for await (const c of await exec.start({})) chunks.push(c as Buffer);
+        return Buffer.concat(chunks).toString('latin1').split('\n').filter((l) => /\bvi\b/.test(l)).length;
+      };
+      expect(await editors()).toBe(1);
+      socket.close();
+      await waitFor('vi to end', async () => (await editors()) === 0, 15_000, 250);
+    } finally {
+      await berth.db.workspace.update({ where: { id: termWs.id }, data: { ide: 'terminal' } });
+    }
+  });
+
   it('serves VS Code (code-server) for /workspace on the IDE host', async () => {
     const { client, res } = await signIn('wes-writer', entry(codeWs.id));
     // code-server answers / with a redirect to the folder it opened
