@@ -11,7 +11,7 @@ import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { BuildLog } from '../build-log.js';
 import { cloneAt } from '../source/clone.js';
 import { fastForwardCheckout } from '../source/disk-sync.js';
-import { CODE_SERVER_PORT, type WorkspaceRunSpec } from '../runtime/types.js';
+import type { WorkspaceRunSpec } from '../runtime/types.js';
 import { sourceOf, userMessage } from './build.js';
 
 /** code-server answers in about a second; a slow disk or a busy host gets some slack */
@@ -141,8 +141,7 @@ async function startIde(deps: WorkerDeps, spec: WorkspaceRunSpec, config: RepoCo
   }
   try {
     await progress('starting the IDE (VS Code)');
-    const endpoint = await deps.runtime.startIde(spec, { service: service.name, codeServerDir });
-    await deps.runtime.waitHealthy(spec, endpoint, CODE_SERVER_PORT, '/healthz', IDE_START_TIMEOUT_MS);
+    await deps.runtime.startIde(spec, { service: service.name, codeServerDir }, IDE_START_TIMEOUT_MS);
   } catch (err) {
     log.line(`==> IDE: VS Code did not start (${(err as Error).message}); the IDE opens a terminal instead`);
     if (err instanceof StepFailedError && err.logTail) log.line(err.logTail);

@@ -415,7 +415,7 @@ export class DockerRuntime implements Runtime {
    * install's own node because its native modules were built for that node. `--auth none` is
    * safe only because nothing but Berth's gateway can reach the workspace network.
    */
-  async startIde(spec: WorkspaceRunSpec, ide: IdeSpec): Promise<ServiceEndpoint> {
+  async startIde(spec: WorkspaceRunSpec, ide: IdeSpec, timeoutMs: number): Promise<ServiceEndpoint> {
     const service = findService(spec, ide.service);
     const name = dockerNames.ideContainer(spec.slug);
     await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
@@ -449,7 +449,15 @@ export class DockerRuntime implements Runtime {
     });
     await container.start();
     const info = await container.inspect();
-    return { service: 'ide', containerId: info.Id, host: info.NetworkSettings.Networks[dockerNames.network(spec.slug)]?.IPAddress ?? '' };
+    const endpoint = { service: 'ide', containerId: info.Id, host: info.NetworkSettings.Networks[dockerNames.network(spec.slug)]?.IPAddress ?? '' };
+    try {
+      await this.waitHealthy(spec, endpoint, CODE_SERVER_PORT, '/healthz', timeoutMs);
+    } catch (err) {
+      // An image code-server cannot run in (no glibc, say) must not restart it for ever.
+      await ignoreNotFound(container.remove({ force: true }));
+      throw err;
+    }
+    return endpoint;
   }
 
   async stopServices(workspaceId: string): Promise<void> {

@@ -96,8 +96,12 @@ export interface Runtime {
   startServices(spec: WorkspaceRunSpec): Promise<ServiceEndpoint[]>;
   /** waits for GET http://host:port/path to answer 2xx/3xx while the container keeps running */
   waitHealthy(spec: WorkspaceRunSpec, endpoint: ServiceEndpoint, port: number, path: string, timeoutMs: number): Promise<void>;
-  /** (re)creates and starts the workspace's code-server container; returns where it listens (CODE_SERVER_PORT) */
-  startIde(spec: WorkspaceRunSpec, ide: IdeSpec): Promise<ServiceEndpoint>;
+  /**
+   * (re)creates the workspace's code-server container and waits until it answers; returns
+   * where it listens (CODE_SERVER_PORT). On failure the container is removed and the
+   * StepFailedError carries its log tail.
+   */
+  startIde(spec: WorkspaceRunSpec, ide: IdeSpec, timeoutMs: number): Promise<ServiceEndpoint>;
   /** stops and removes the service containers and the IDE container, keeping volumes */
   stopServices(workspaceId: string): Promise<void>;
   /** removes containers, network and volumes of a workspace */
