@@ -143,7 +143,8 @@ async function startIde(deps: WorkerDeps, spec: WorkspaceRunSpec, config: RepoCo
     await progress('starting the IDE (VS Code)');
     await deps.runtime.startIde(spec, { service: service.name, codeServerDir }, IDE_START_TIMEOUT_MS);
   } catch (err) {
-    log.line(`==> IDE: VS Code did not start (${(err as Error).message}); the IDE opens a terminal instead`);
+    // The usual cause: an image without glibc (alpine, distroless), where the install's node cannot run.
+    log.line(`==> IDE: VS Code did not start in ${service.name}'s image (${(err as Error).message}); it needs a glibc-based image. The IDE opens a terminal instead`);
     if (err instanceof StepFailedError && err.logTail) log.line(err.logTail);
   }
 }
