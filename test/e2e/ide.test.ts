@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import Dockerode from 'dockerode';
 import { chromium, type Browser } from 'playwright-core';
@@ -80,6 +82,8 @@ describe('browser IDE behind GitHub sign-in', () => {
 
   beforeAll(async () => {
     await fs.mkdir(ARTIFACTS, { recursive: true });
+    // Idempotent and instant once installed (CI runs it before the tests); a minute otherwise.
+    await promisify(execFile)('bash', ['scripts/install-code-server.sh'], { timeout: 300_000 });
     fake = await startFakeGitHub();
     installationId = fake.addInstallation({ login: 'acme', type: 'Organization' }).id;
     fake.createRepo('acme', 'shop', { installationId, private: true });
