@@ -116,8 +116,8 @@ export class BerthAuth implements Auth {
         return true;
       case 'GET /logout': {
         const user = await this.currentUser(req);
-        if (!user) return this.redirect(res, '/signed-out'), true;
-        this.page(res, 200, 'auth/sign-out.njk', { user, csrf: this.csrfToken(req) });
+        if (user) this.page(res, 200, 'auth/sign-out.njk', { user, csrf: this.csrfToken(req) });
+        else this.redirect(res, '/signed-out');
         return true;
       }
       case 'GET /signed-out':

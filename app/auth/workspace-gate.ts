@@ -71,7 +71,10 @@ export class WorkspaceGate {
     const [, id, kind] = m as unknown as [string, string, WorkspaceKind];
     const path = safePath(url.searchParams.get('path'));
     const ws = await this.deps.db.workspace.findUnique({ where: { id }, include: { repository: true } });
-    if (kind === 'preview' && ws && !ws.previewPrivate) return this.redirect(res, this.origin(ws, kind) + path), true;
+    if (kind === 'preview' && ws && !ws.previewPrivate) {
+      this.redirect(res, this.origin(ws, kind) + path); // public: nothing to sign in for
+      return true;
+    }
     const user = await this.auth.requireUser(req, res);
     if (!user) return true;
     if (!ws || ws.state === 'deleted') {
@@ -84,7 +87,8 @@ export class WorkspaceGate {
       access = await this.auth.access(user, ws.repository);
     } catch (err) {
       if (!(err instanceof AccessCheckError)) throw err;
-      return this.unavailable(res, err.message), true;
+      this.unavailable(res, err.message);
+      return true;
     }
     if (!sufficient(access, need)) {
       this.forbidden(req, res, ws, kind, user, access);
