@@ -157,9 +157,17 @@ describe('browser IDE behind GitHub sign-in', () => {
     expect(output).toContain('/workspace');
     send({ type: 'resize', cols: 132, rows: 40 });
     await new Promise((r) => setTimeout(r, 300));
-    send({ type: 'input', data: 'stty size; cat message.txt; sleep 3000\n' });
+    send({ type: 'input', data: 'stty size; cat message.txt\n' });
     await waitFor('the new size and the checkout', async () => output.includes('40 132') && output.includes('Hello from Berth sample v1'), 15_000, 100);
     expect(output).not.toContain('berth-pid:');
+
+    // Edits in the IDE are on the workspace disk, which the running app reads (message.txt on every request).
+    send({ type: 'input', data: 'printf "Edited in the IDE\\n" > message.txt; echo saved-$((1+1))\n' });
+    await waitFor('the edit', async () => output.includes('saved-2'), 15_000, 100);
+    const preview = await client.get(`${previewOrigin(termWs.slug)}/`, { follow: true });
+    expect(preview.status).toBe(200);
+    expect(preview.body).toContain('Edited in the IDE');
+    send({ type: 'input', data: 'sleep 3000\n' });
 
     // The exec runs `sleep 3000` in the workspace's web container; closing the socket ends it.
     const [web] = await docker.listContainers({ filters: { label: [`berth.workspace=${termWs.id}`, 'berth.service=web', 'berth.role=service'] } });
@@ -170,7 +178,7 @@ describe('browser IDE behind GitHub sign-in', () => {
       for await (const c of stream) chunks.push(c as Buffer);
       return Buffer.concat(chunks).toString('latin1');
     };
-    expect(await ps()).toContain('sleep 3000');
+    await waitFor('the sleep to run', async () => (await ps()).includes('sleep 3000'), 15_000, 250);
     socket.close();
     await waitFor('the terminal’s processes to end', async () => !(await ps()).includes('sleep 3000'), 15_000, 250);
 
