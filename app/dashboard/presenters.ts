@@ -337,7 +337,7 @@ export function serviceRows(
 ): ServiceView[] {
   const longRunning = (containers ?? []).filter((c) => c.role !== 'task');
   const rows: ServiceView[] = services.map((s) => {
-    const c = longRunning.find((x) => x.service === s.name);
+    const c = longRunning.find((x) => x.service === s.name && x.role !== 'ide');
     return {
       name: s.name,
       port: s.port ?? null,
@@ -347,8 +347,11 @@ export function serviceRows(
     };
   });
   for (const c of longRunning) {
-    if (services.some((s) => s.name === c.service)) continue;
-    rows.push({ name: c.service ?? c.name, port: null, source: 'not in the current configuration', preview: false, container: { name: c.name, state: c.state, status: c.status } });
+    if (c.role !== 'ide' && services.some((s) => s.name === c.service)) continue;
+    const container = { name: c.name, state: c.state, status: c.status };
+    // the browser IDE runs beside the services on the same disk (issue 5)
+    if (c.role === 'ide') rows.push({ name: 'IDE', port: null, source: 'browser IDE on the workspace disk', preview: false, container });
+    else rows.push({ name: c.service ?? c.name, port: null, source: 'not in the current configuration', preview: false, container });
   }
   return rows;
 }

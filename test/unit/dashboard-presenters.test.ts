@@ -102,11 +102,13 @@ describe('dashboard presenters', () => {
       { name: 'c-web', service: 'web', role: 'service', state: 'running', status: 'Up 1 minute' },
       { name: 'c-seed', service: 'web', role: 'task', state: 'exited', status: 'Exited (0)' },
       { name: 'c-old', service: 'worker', role: 'service', state: 'exited', status: 'Exited (1)' },
+      { name: 'c-ide', service: 'ide', role: 'ide', state: 'running', status: 'Up 1 minute' },
     ]);
     expect(rows.map((r) => [r.name, r.container?.name ?? null, r.preview])).toEqual([
       ['web', 'c-web', true],
       ['db', null, false],
       ['worker', 'c-old', false],
+      ['IDE', 'c-ide', false],
     ]);
     expect(rows[0]!.source).toBe('built from the repository');
     expect(rows[1]!.source).toBe('image postgres:16');

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
 import { StepFailedError } from '../../lib/errors.js';
@@ -48,6 +49,8 @@ export const dockerNames = {
 /** where the IDE container sees the code-server install (read-only) and keeps its state */
 const IDE_INSTALL_DIR = '/opt/berth-ide';
 const IDE_HOME = '/var/lib/berth-ide';
+/** VS Code's first screen is the repository, not its walkthrough; users may change these. */
+const IDE_SETTINGS = { 'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false, 'telemetry.telemetryLevel': 'off' };
 
 const WORKSPACE_DIR = '/workspace';
 const BUILD_TAIL_LINES = 30;
@@ -447,6 +450,7 @@ export class DockerRuntime implements Runtime {
       },
       NetworkingConfig: { EndpointsConfig: { [dockerNames.network(spec.slug)]: {} } },
     });
+    await this.seedIdeSettings(container);
     await container.start();
     const info = await container.inspect();
     const endpoint = { service: 'ide', containerId: info.Id, host: info.NetworkSettings.Networks[dockerNames.network(spec.slug)]?.IPAddress ?? '' };
@@ -458,6 +462,23 @@ export class DockerRuntime implements Runtime {
       throw err;
     }
     return endpoint;
+  }
+
+  /** Writes VS Code's settings once per IDE disk; a created container's volumes take archives. */
+  private async seedIdeSettings(container: Dockerode.Container): Promise<void> {
+    const existing = await ignoreNotFound(container.getArchive({ path: `${IDE_HOME}/data/User/settings.json` }));
+    if (existing) {
+      existing.resume();
+      return;
+    }
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-ide-settings-'));
+    try {
+      await fs.mkdir(path.join(dir, 'data/User'), { recursive: true });
+      await fs.writeFile(path.join(dir, 'data/User/settings.json'), `${JSON.stringify(IDE_SETTINGS, null, 2)}\n`);
+      await container.putArchive(packDirectory(dir), { path: IDE_HOME });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   }
 
   async stopServices(workspaceId: string): Promise<void> {
