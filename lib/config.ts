@@ -62,6 +62,13 @@ export const envSchema = z.object({
   BERTH_RECONCILE_INTERVAL: duration.prefault('60s'),
   /** delete stopped workspaces older than this; unset = keep them */
   BERTH_STOPPED_MAX_AGE: duration.optional(),
+  /** how often the reconciler asks GitHub whether a stopped workspace's branch still exists (deleted when not) */
+  BERTH_BRANCH_CHECK_INTERVAL: duration.prefault('10m'),
+  /**
+   * BullMQ job lock: a job whose worker died (no lock renewal) is taken over by another worker
+   * after about this long, up to twice as long (BullMQ's lockDuration and stalledInterval)
+   */
+  BERTH_JOB_LOCK_TIMEOUT: duration.prefault('30s'),
   /** key that signs sign-in cookies; unset = a random one kept in BERTH_DATA_DIR/session-secret */
   BERTH_SESSION_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, { message: 'must be at least 32 characters' }),
   /** where scripts/install-code-server.sh put code-server (the `vscode` IDE); default BERTH_DATA_DIR/code-server */

@@ -18,6 +18,8 @@ export interface WorkspaceJob {
   workspaceId?: string;
   actor?: string;
   reason?: string;
+  /** run only if the workspace is still in one of these states when the job runs (e.g. a wake-up: stopped) */
+  onlyIf?: string[];
 }
 export interface ReportJob {
   workspaceId: string;

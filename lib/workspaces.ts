@@ -1,13 +1,14 @@
 import type { PrismaClient, Workspace, WorkspaceState } from './db/client.js';
-import { sourcesOf } from './lifecycle.js';
+import { canTransition } from './lifecycle.js';
 import { workspaceSlug } from './slug.js';
 import type { Queues } from './queue.js';
 
 /**
- * Moves a workspace to `to` only if its current state allows it, in one conditional
- * UPDATE, so two racing commands cannot both win. Records the change in its history and
- * asks the app to show it on GitHub. Returns the updated workspace, or null if the
- * transition was not legal from the state it was in.
+ * Moves a workspace to `to` only if its current state allows it, so two racing commands
+ * cannot both win: the row is locked (`SELECT … FOR UPDATE`) for the check, the update and
+ * the history event, which therefore names the state the workspace really left. Asks the app
+ * to show the change on GitHub. Returns the updated workspace, or null if the transition was
+ * not legal from the state it was in (or, with `opts.from`, it was not in one of those states).
  */
 export async function transition(
   db: PrismaClient,
@@ -16,20 +17,19 @@ export async function transition(
   to: WorkspaceState,
   reason: string,
   actor: string,
-  extra: Partial<Pick<Workspace, 'runningSha' | 'currentBuildId' | 'previewHost' | 'previewPort' | 'seededAt'>> = {},
+  extra: Partial<Pick<Workspace, 'runningSha' | 'currentBuildId' | 'previewHost' | 'previewPort' | 'seededAt' | 'lastActivityAt'>> = {},
+  opts: { from?: WorkspaceState[] } = {},
 ): Promise<Workspace | null> {
-  const before = await db.workspace.findUnique({ where: { id: workspaceId } });
-  if (!before) return null;
-  const { count } = await db.workspace.updateMany({
-    where: { id: workspaceId, state: { in: sourcesOf(to) } },
-    data: { state: to, stateReason: reason, ...extra },
-  });
-  if (count === 0) return null;
-  await db.workspaceEvent.create({
-    data: { workspaceId, fromState: before.state, toState: to, reason: reason.slice(0, 2000), actor },
-  });
-  await queues?.enqueueReport({ workspaceId });
-  return db.workspace.findUnique({ where: { id: workspaceId } });
+  const updated = await db.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<Array<{ state: WorkspaceState }>>`SELECT "state"::text AS "state" FROM "Workspace" WHERE "id" = ${workspaceId} FOR UPDATE`;
+    const from = rows[0]?.state;
+    if (!from || !canTransition(from, to) || (opts.from && !opts.from.includes(from))) return null;
+    const ws = await tx.workspace.update({ where: { id: workspaceId }, data: { state: to, stateReason: reason, ...extra } });
+    await tx.workspaceEvent.create({ data: { workspaceId, fromState: from, toState: to, reason: reason.slice(0, 2000), actor } });
+    return ws;
+  }, { maxWait: 15_000, timeout: 15_000 });
+  if (updated) await queues?.enqueueReport({ workspaceId });
+  return updated;
 }
 
 /**

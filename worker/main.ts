@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Probot } from 'probot';
 import { loadConfig, type BerthConfig } from '../lib/config.js';
 import type { PrismaClient } from '../lib/db/client.js';
@@ -16,6 +16,7 @@ import { statusJob } from './jobs/status.js';
 import { reapIdleJob } from './jobs/reap-idle.js';
 import { reconcileJob } from './jobs/reconcile.js';
 import { KeyedMutex } from './mutex.js';
+import { transition } from '../lib/workspaces.js';
 
 export interface StartWorkerOptions {
   config: BerthConfig;
@@ -38,7 +39,10 @@ export async function startWorker(opts: StartWorkerOptions) {
   const lock = new KeyedMutex();
   const connection = opts.queues.connection;
   const concurrency = opts.config.BERTH_WORKER_CONCURRENCY;
-  const builds = new Worker<BuildJob>(QUEUE.builds, (job) => buildJob(deps, job), { connection, concurrency, prefix: opts.queues.prefix });
+  // A worker that dies stops renewing its jobs' locks; another worker takes them over once the
+  // lock expired (BullMQ's stalled-job check), and the job runs again from the start.
+  const locking = { lockDuration: opts.config.BERTH_JOB_LOCK_TIMEOUT, stalledInterval: opts.config.BERTH_JOB_LOCK_TIMEOUT };
+  const builds = new Worker<BuildJob>(QUEUE.builds, (job) => buildJob(deps, job), { connection, concurrency, prefix: opts.queues.prefix, ...locking });
   const workspaces = new Worker<WorkspaceJob>(
     QUEUE.workspaces,
     async (job) => {
@@ -48,21 +52,48 @@ export async function startWorker(opts: StartWorkerOptions) {
       if (!run) return;
       await lock.run(job.data.workspaceId ?? job.name, () => run(deps, job));
     },
-    { connection, concurrency, prefix: opts.queues.prefix },
+    { connection, concurrency, prefix: opts.queues.prefix, ...locking },
   );
   // Schedulers are idempotent upserts: every worker may declare them, Redis keeps one.
   await opts.queues.workspaces.upsertJobScheduler('reap-idle', { every: opts.config.BERTH_REAP_INTERVAL }, { name: 'reap-idle', data: {} });
   await opts.queues.workspaces.upsertJobScheduler('reconcile', { every: opts.config.BERTH_RECONCILE_INTERVAL }, { name: 'reconcile', data: {} });
   await opts.queues.enqueueWorkspace('reconcile', {}, { jobId: `reconcile-at-start-${Date.now()}` });
   for (const w of [builds, workspaces]) {
-    w.on('failed', (job, err) => deps.log(`job ${job?.name} ${job?.id} failed: ${err.message}`));
+    w.on('failed', (job, err) => {
+      deps.log(`job ${job?.name} ${job?.id} failed: ${err.message}`);
+      if (job) void failForGood(deps, job, err).catch((e) => deps.log(`could not mark ${job.data.workspaceId} failed: ${(e as Error).message}`));
+    });
     w.on('error', (err) => deps.log(`worker error: ${err.message}`));
   }
+  // An OOM-killed service fails its workspace at once instead of at the next reconcile.
+  const watcher = runtime.watch?.((death) => {
+    if (!death.oomKilled) return; // other deaths: the restart policy and the reconciler handle them
+    void opts.queues
+      .enqueueWorkspace('status', { workspaceId: death.workspaceId, actor: 'reconciler', reason: `service ${death.service} was killed: out of memory` }, { deduplication: { id: `status:${death.workspaceId}` } })
+      .catch(() => {});
+  }, deps.log);
   return {
     async close() {
+      watcher?.close();
       await Promise.all([builds.close(), workspaces.close()]);
     },
   };
+}
+
+/**
+ * A build or start job that BullMQ gave up on (its worker died more often than BullMQ retries
+ * stalled jobs, or it threw on its last attempt) must not leave its workspace building or
+ * starting forever.
+ */
+async function failForGood(deps: WorkerDeps, job: Job<BuildJob | WorkspaceJob>, err: Error) {
+  const workspaceId = job.data.workspaceId;
+  if (!workspaceId || !['build', 'start'].includes(job.name)) return;
+  const attempts = job.opts.attempts ?? 1;
+  if (job.attemptsMade < attempts && !/stalled/i.test(err.message)) return; // BullMQ retries it
+  const why = /stalled/i.test(err.message) ? 'the worker running it stopped responding' : err.message;
+  await transition(deps.db, deps.queues, workspaceId, 'failed', `${job.name} did not finish: ${why}; push again or comment /berth refresh`, 'worker', { previewHost: null }, {
+    from: job.name === 'build' ? ['queued', 'building'] : ['starting'],
+  });
 }
 
 async function main() {

@@ -17,7 +17,7 @@ export function slugFromHost(host: string | undefined, previewDomain: string): s
   return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(slug) ? slug : undefined;
 }
 
-type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason' | 'previewHost' | 'previewPort' | 'previewPrivate'> & {
+type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason' | 'previewHost' | 'previewPort' | 'previewPrivate' | 'idleTimeoutSec'> & {
   repo: string;
   repository: { owner: string; name: string; installationId: bigint; fullName: string };
 };
@@ -103,8 +103,12 @@ export class Gateway {
       },
     );
     upstream.on('error', () => {
-      // The container is gone or restarting: show the state page rather than a bare error.
+      // The container is gone or restarting: show the state page rather than a bare error, and
+      // have the worker look (a container that came back on another IP after a dockerd restart).
       this.cache.delete(ws.slug);
+      void this.deps.queues
+        .enqueueWorkspace('status', { workspaceId: ws.id, actor: 'gateway', reason: 'its preview did not answer' }, { deduplication: { id: `status:${ws.id}` } })
+        .catch(() => {});
       if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res);
       else res.destroy();
     });
@@ -122,7 +126,12 @@ export class Gateway {
       return;
     }
     if (ws.state === 'stopped') {
-      await this.deps.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'gateway', reason: 'woken by a request to its preview' });
+      // Every request to a sleeping workspace asks; one wake-up job runs.
+      await this.deps.queues.enqueueWorkspace(
+        'start',
+        { workspaceId: ws.id, actor: 'gateway', reason: 'woken by a request to its preview', onlyIf: ['stopped'] },
+        { deduplication: { id: `wake:${ws.id}` } },
+      );
       this.cache.delete(ws.slug);
     }
     const heading = { queued: 'Waiting to build', building: 'Building', starting: 'Starting', stopped: 'Waking up', running: 'Starting' }[ws.state] ?? 'Please wait';
@@ -145,6 +154,7 @@ export class Gateway {
         previewHost: true,
         previewPort: true,
         previewPrivate: true,
+        idleTimeoutSec: true,
         repository: { select: { owner: true, name: true, installationId: true, fullName: true } },
       },
     });
@@ -153,10 +163,10 @@ export class Gateway {
     return value;
   }
 
-  /** Activity for the idle timer, written at most every 10 s per workspace. */
+  /** Activity for the idle timer, written at most every 10 s per workspace (more often for shorter idle timeouts). */
   private touch(ws: Lookup) {
     const now = Date.now();
-    if (now - (this.lastActivity.get(ws.id) ?? 0) < 10_000) return;
+    if (now - (this.lastActivity.get(ws.id) ?? 0) < Math.min(10_000, (ws.idleTimeoutSec * 1000) / 3)) return;
     this.lastActivity.set(ws.id, now);
     void this.deps.db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(now) } }).catch(() => {});
   }

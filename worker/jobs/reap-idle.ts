@@ -23,10 +23,18 @@ export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
     stopped++;
   }
   if (deps.config.BERTH_STOPPED_MAX_AGE) {
+    // Age counts from when it stopped: later writes (a comment id, a notice) do not make it younger.
     const cutoff = new Date(now - deps.config.BERTH_STOPPED_MAX_AGE);
-    const old = await deps.db.workspace.findMany({ where: { state: 'stopped', updatedAt: { lt: cutoff } }, select: { id: true } });
-    for (const ws of old) {
-      await deps.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'retention', reason: 'stopped for longer than BERTH_STOPPED_MAX_AGE' });
+    const resting = await deps.db.workspace.findMany({
+      where: { state: 'stopped' },
+      select: { id: true, updatedAt: true, events: { where: { toState: 'stopped' }, orderBy: { id: 'desc' }, take: 1, select: { createdAt: true } } },
+    });
+    for (const ws of resting.filter((w) => (w.events[0]?.createdAt ?? w.updatedAt) < cutoff)) {
+      await deps.queues.enqueueWorkspace(
+        'delete',
+        { workspaceId: ws.id, actor: 'retention', reason: `stopped for longer than ${formatDuration(Math.round(deps.config.BERTH_STOPPED_MAX_AGE / 1000))} (BERTH_STOPPED_MAX_AGE)` },
+        { deduplication: { id: `retention:${ws.id}` } },
+      );
     }
   }
   return stopped;

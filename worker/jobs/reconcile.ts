@@ -1,47 +1,200 @@
 import type { WorkerDeps } from '../deps.js';
+import type { Workspace } from '../../lib/db/client.js';
+import type { RepoConfig } from '../../lib/repo-config.js';
+import type { ContainerStatus } from '../runtime/types.js';
 import { transition } from '../../lib/workspaces.js';
 
-const STUCK_MS = 30 * 60_000;
+/** a workspace building or starting with no job left to finish it is failed after this long */
+const STUCK_GRACE_MS = 2 * 60_000;
+/** restarts by the reconciler within RESTART_WINDOW_MS before a workspace whose service keeps dying is failed */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 15 * 60_000;
+/** restarts by the engine's restart policy after which a service counts as crash-looping */
+const CRASH_LOOP_RESTARTS = 10;
+const LIVE_JOB_STATES = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'] as const;
+
+/** when each stopped workspace's branch was last looked up on GitHub (see BERTH_BRANCH_CHECK_INTERVAL) */
+const branchChecked = new Map<string, number>();
+
+type RunningWorkspace = Pick<Workspace, 'id' | 'state' | 'previewHost' | 'previewService' | 'currentBuildId'>;
+
+/** What a running workspace needs, judged from what the engine runs. */
+export type Diagnosis =
+  | { action: 'none' }
+  | { action: 'refresh'; previewHost: string; reason: string }
+  | { action: 'stop'; reason: string }
+  | { action: 'fail'; reason: string }
+  | { action: 'restart'; reason: string };
 
 /**
  * Repairs drift between the database and Docker: removes Docker objects no live workspace
- * owns, marks running workspaces whose containers died or vanished, and fails workspaces
- * stuck half-way (a crash outside any job). Runs at start and on a schedule.
+ * owns; finds running workspaces whose containers died, vanished, were OOM-killed or came
+ * back on another IP (a dockerd restart) and has the `status` job repair them (it runs under
+ * the workspace's lock, so it cannot interleave with a start or stop); fails workspaces stuck
+ * building or starting with no job left to finish; deletes stopped workspaces whose branch is
+ * gone. Runs at start and on a schedule (BERTH_RECONCILE_INTERVAL).
  */
 export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[]; repaired: string[] }> {
-  const removed: string[] = [];
+  const removed = await removeOrphans(deps);
   const repaired: string[] = [];
-  const owners = await deps.runtime.listWorkspaceIds();
-  if (owners.length) {
-    const live = await deps.db.workspace.findMany({ where: { id: { in: owners }, state: { not: 'deleted' } }, select: { id: true } });
-    const liveIds = new Set(live.map((w) => w.id));
-    for (const id of owners.filter((o) => !liveIds.has(o))) {
-      await deps.runtime.removeWorkspace(id);
-      removed.push(id);
-    }
-  }
-  for (const ws of await deps.db.workspace.findMany({ where: { state: 'running' }, select: { id: true } })) {
-    const containers = await deps.runtime.status(ws.id);
-    const dead = containers.filter((c) => c.state !== 'running');
-    if (containers.length && !dead.length) continue;
-    const oom = dead.find((c) => c.oomKilled);
-    if (containers.length === 0) {
-      await transition(deps.db, deps.queues, ws.id, 'stopped', 'its containers vanished', 'reconciler', { previewHost: null });
-    } else if (oom) {
-      await transition(deps.db, deps.queues, ws.id, 'failed', `service ${oom.service} was killed: out of memory`, 'reconciler', { previewHost: null });
-    } else {
-      // A container that died on its own: try the workspace again once; a start that fails marks it failed.
-      await deps.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'reconciler', reason: `service ${dead[0]!.service} had ${dead[0]!.state} (exit code ${dead[0]!.exitCode ?? '?'}); restarting` });
-    }
+  const running = await deps.db.workspace.findMany({
+    where: { state: 'running' },
+    select: { id: true, state: true, previewHost: true, previewService: true, currentBuildId: true },
+  });
+  for (const ws of running) {
+    const diagnosis = await diagnose(deps, ws);
+    if (diagnosis.action === 'none') continue;
+    await deps.queues.enqueueWorkspace(
+      'status',
+      { workspaceId: ws.id, actor: 'reconciler', reason: diagnosis.reason },
+      { deduplication: { id: `status:${ws.id}` } },
+    );
     repaired.push(ws.id);
   }
-  const stuck = await deps.db.workspace.findMany({
-    where: { state: { in: ['building', 'starting'] }, updatedAt: { lt: new Date(Date.now() - STUCK_MS) } },
+  repaired.push(...(await failStuck(deps)));
+  await deleteWhereBranchIsGone(deps);
+  return { removed, repaired };
+}
+
+/** Containers, networks and volumes labelled with this Berth's instance but no live workspace. */
+async function removeOrphans(deps: WorkerDeps): Promise<string[]> {
+  const owners = await deps.runtime.listWorkspaceIds();
+  if (!owners.length) return [];
+  const live = await deps.db.workspace.findMany({ where: { id: { in: owners }, state: { not: 'deleted' } }, select: { id: true } });
+  const liveIds = new Set(live.map((w) => w.id));
+  const orphans = owners.filter((o) => !liveIds.has(o));
+  for (const id of orphans) {
+    deps.log(`reconciler: removing Docker objects of ${id}, which no workspace owns`);
+    await deps.runtime.removeWorkspace(id);
+  }
+  return orphans;
+}
+
+export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<Diagnosis> {
+  const containers = (await deps.runtime.status(ws.id)).filter((c) => c.service);
+  if (containers.length === 0) return { action: 'stop', reason: 'its containers vanished' };
+  const oom = containers.find((c) => c.oomKilled);
+  if (oom) return { action: 'fail', reason: `service ${oom.service} was killed: out of memory (limit ${deps.config.BERTH_MEMORY_LIMIT} per container)` };
+  const looping = containers.find((c) => c.state === 'restarting' && (c.restartCount ?? 0) >= CRASH_LOOP_RESTARTS);
+  if (looping) return { action: 'fail', reason: `service ${looping.service} keeps crashing (restarted ${looping.restartCount} times)` };
+  const expected = await expectedServices(deps, ws.currentBuildId);
+  const missing = expected.filter((name) => !containers.some((c) => c.service === name));
+  if (missing.length) return { action: 'restart', reason: `the container of service ${missing[0]} vanished` };
+  const dead = containers.find(isDead);
+  if (dead) return { action: 'restart', reason: `service ${dead.service} ${dead.state === 'removed' ? 'vanished' : `has ${dead.state}`}${dead.exitCode !== undefined ? ` (exit code ${dead.exitCode})` : ''}` };
+  const preview = containers.find((c) => c.service === ws.previewService);
+  if (preview?.ip && preview.ip !== ws.previewHost) {
+    return { action: 'refresh', previewHost: preview.ip, reason: `service ${preview.service} moved to ${preview.ip}` };
+  }
+  return { action: 'none' };
+}
+
+function isDead(c: ContainerStatus): boolean {
+  return ['exited', 'dead', 'created', 'removed'].includes(c.state);
+}
+
+async function expectedServices(deps: WorkerDeps, buildId: string | null): Promise<string[]> {
+  if (!buildId) return [];
+  const build = await deps.db.build.findUnique({ where: { id: buildId }, select: { config: true } });
+  return ((build?.config as unknown as RepoConfig | null)?.services ?? []).map((s) => s.name);
+}
+
+/**
+ * Acts on a diagnosis of a workspace that is `running` (call it under the workspace's lock).
+ * A service that died is restarted through a start job (migrate included, as any start);
+ * one that keeps dying is failed.
+ */
+export async function repairRunning(deps: WorkerDeps, ws: RunningWorkspace, actor: string): Promise<Diagnosis> {
+  const d = await diagnose(deps, ws);
+  switch (d.action) {
+    case 'none':
+      break;
+    case 'refresh':
+      await deps.db.workspace.updateMany({ where: { id: ws.id, state: 'running' }, data: { previewHost: d.previewHost } });
+      deps.log(`workspace ${ws.id}: ${d.reason}`);
+      break;
+    case 'stop':
+      if (await transition(deps.db, deps.queues, ws.id, 'stopped', d.reason, actor, { previewHost: null }, { from: ['running'] })) {
+        await deps.runtime.stopServices(ws.id); // the IDE container may still be there
+      }
+      break;
+    case 'fail':
+      if (await transition(deps.db, deps.queues, ws.id, 'failed', d.reason, actor, { previewHost: null }, { from: ['running'] })) {
+        await deps.runtime.stopServices(ws.id);
+      }
+      break;
+    case 'restart': {
+      const since = new Date(Date.now() - RESTART_WINDOW_MS);
+      const restarts = await deps.db.workspaceEvent.count({ where: { workspaceId: ws.id, actor: 'reconciler', toState: 'starting', createdAt: { gte: since } } });
+      if (restarts >= MAX_RESTARTS) {
+        const reason = `${d.reason}; it was restarted ${restarts} times in the last ${RESTART_WINDOW_MS / 60_000} minutes, so Berth gave up`;
+        if (await transition(deps.db, deps.queues, ws.id, 'failed', reason, actor, { previewHost: null }, { from: ['running'] })) {
+          await deps.runtime.stopServices(ws.id);
+        }
+        return { action: 'fail', reason };
+      }
+      await deps.queues.enqueueWorkspace(
+        'start',
+        { workspaceId: ws.id, actor: 'reconciler', reason: `${d.reason}; restarting`, onlyIf: ['running'] },
+        { deduplication: { id: `repair-start:${ws.id}` } },
+      );
+      break;
+    }
+  }
+  return d;
+}
+
+/**
+ * Building or starting, but no job in the queues will ever finish it (its job was lost, or
+ * BullMQ gave up on it without the worker noticing): failed, so a user can act.
+ */
+async function failStuck(deps: WorkerDeps): Promise<string[]> {
+  const suspects = await deps.db.workspace.findMany({
+    where: { state: { in: ['building', 'starting'] }, updatedAt: { lt: new Date(Date.now() - STUCK_GRACE_MS) } },
     select: { id: true, state: true },
   });
-  for (const ws of stuck) {
-    await transition(deps.db, deps.queues, ws.id, 'failed', `interrupted while ${ws.state}; push again or comment /berth refresh`, 'reconciler', { previewHost: null });
-    repaired.push(ws.id);
+  if (!suspects.length) return [];
+  const jobs = [
+    ...(await deps.queues.builds.getJobs([...LIVE_JOB_STATES])),
+    ...(await deps.queues.workspaces.getJobs([...LIVE_JOB_STATES])),
+  ];
+  const busy = new Set(jobs.map((j) => j?.data?.workspaceId).filter(Boolean));
+  const failed: string[] = [];
+  for (const ws of suspects.filter((s) => !busy.has(s.id))) {
+    const reason = `interrupted while ${ws.state} and no job is left to finish it; push again or comment /berth refresh`;
+    if (await transition(deps.db, deps.queues, ws.id, 'failed', reason, 'reconciler', { previewHost: null }, { from: [ws.state] })) failed.push(ws.id);
   }
-  return { removed, repaired };
+  return failed;
+}
+
+/**
+ * Retention: a stopped (or failed) workspace whose branch no longer exists on GitHub is
+ * deleted, disk included. The `delete` webhook does this at once; this catches deletions
+ * Berth missed (it was down, the delivery failed). Only GitHub's definite "Branch not found"
+ * counts; any other answer keeps the workspace. Each workspace is looked up at most every
+ * BERTH_BRANCH_CHECK_INTERVAL. Forks' pull requests are left to the pull request's `closed`.
+ */
+async function deleteWhereBranchIsGone(deps: WorkerDeps): Promise<void> {
+  const now = Date.now();
+  const candidates = await deps.db.workspace.findMany({
+    where: { state: { in: ['stopped', 'failed'] }, forkRepo: null, repository: { removed: false } },
+    select: { id: true, branch: true, repository: { select: { owner: true, name: true, installationId: true } } },
+  });
+  for (const ws of candidates) {
+    if (now - (branchChecked.get(ws.id) ?? 0) < deps.config.BERTH_BRANCH_CHECK_INTERVAL) continue;
+    branchChecked.set(ws.id, now);
+    try {
+      const octokit = await deps.probot.auth(Number(ws.repository.installationId));
+      await octokit.rest.repos.getBranch({ owner: ws.repository.owner, repo: ws.repository.name, branch: ws.branch });
+    } catch (err) {
+      const e = err as { status?: number; response?: { data?: { message?: string } } };
+      if (e.status !== 404 || !/branch not found/i.test(e.response?.data?.message ?? '')) continue;
+      await deps.queues.enqueueWorkspace(
+        'delete',
+        { workspaceId: ws.id, actor: 'retention', reason: `branch ${ws.branch} no longer exists on GitHub` },
+        { deduplication: { id: `retention:${ws.id}` } },
+      );
+    }
+  }
+  if (branchChecked.size > 10_000) branchChecked.clear();
 }

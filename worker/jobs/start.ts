@@ -26,15 +26,24 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
   const { db, queues } = deps;
   const ws = await db.workspace.findUnique({ where: { id: job.data.workspaceId! }, include: { repository: true } });
   if (!ws || ws.state === 'deleted') return;
+  // A wake-up (many requests may ask) or a repair only makes sense in the state it was asked in.
+  const onlyIf = job.data.onlyIf ?? (job.data.actor === 'gateway' || job.data.actor === 'ide' ? ['stopped'] : undefined);
+  if (onlyIf && !onlyIf.includes(ws.state)) return;
   const build = await newestSuccessfulBuild(deps, ws);
   if (!build) {
     await transition(db, queues, ws.id, 'failed', `no successful build of branch ${ws.branch} yet: push a commit that builds, then start again`, job.data.actor ?? 'worker');
     return;
   }
-  const started = await transition(db, queues, ws.id, 'starting', `starting ${build.sha.slice(0, 7)}`, job.data.actor ?? 'worker', {
-    currentBuildId: build.id,
-    previewHost: null,
-  });
+  const started = await transition(
+    db,
+    queues,
+    ws.id,
+    'starting',
+    job.data.reason && job.data.actor !== 'worker' ? `${job.data.reason}: starting ${build.sha.slice(0, 7)}` : `starting ${build.sha.slice(0, 7)}`,
+    job.data.actor ?? 'worker',
+    { currentBuildId: build.id, previewHost: null },
+    onlyIf ? { from: onlyIf as Workspace['state'][] } : {},
+  );
   if (!started) return; // a racing stop or delete won
   const log = new BuildLog(db, build.id);
   const progress = async (reason: string) => {
@@ -50,9 +59,11 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
     }
     const config = build.config as unknown as RepoConfig;
     const spec = runSpec(deps, ws, build, config);
+    // One-off containers of a start whose worker died would otherwise finish (or seed) behind our back.
+    await deps.runtime.removeTasks(ws.id);
     const { created } = await deps.runtime.ensureDisk(spec);
     let seededAt = created ? null : ws.seededAt;
-    if (created) {
+    if (created || (await neverPopulated(deps, ws, spec))) {
       await progress('cloning the repository onto the workspace disk');
       await populate(deps, ws, build, spec, log);
     } else if (ws.runningSha !== build.sha) {
@@ -118,11 +129,24 @@ async function makeRoom(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
     : active.length >= deps.config.BERTH_MAX_RUNNING ? { pool: active, limit: 'BERTH_MAX_RUNNING' }
     : null;
   if (!scope) return true;
-  const victim = scope.pool.find((w) => w.state === 'running');
-  if (!victim) return false;
-  await deps.runtime.stopServices(victim.id);
-  await transition(deps.db, deps.queues, victim.id, 'stopped', `stopped to make room for ${ws.branch} (${scope.limit} reached)`, 'limits', { previewHost: null });
-  return true;
+  for (const victim of scope.pool.filter((w) => w.state === 'running')) {
+    // conditional: a victim that changed state meanwhile (woken, deleted) is left alone
+    const stopped = await transition(deps.db, deps.queues, victim.id, 'stopped', `stopped to make room for ${ws.branch} (${scope.limit} reached)`, 'limits', { previewHost: null }, { from: ['running'] });
+    if (!stopped) continue;
+    await deps.runtime.stopServices(victim.id);
+    return true;
+  }
+  return false;
+}
+
+/**
+ * A disk created by a start that died before it finished copying the checkout: it exists, so
+ * `ensureDisk` does not report it as new, but it never ran and has no checkout.
+ */
+async function neverPopulated(deps: WorkerDeps, ws: Workspace, spec: WorkspaceRunSpec): Promise<boolean> {
+  if (ws.seededAt || ws.runningSha || !spec.services.some((s) => s.mountsWorkspace)) return false;
+  const dir = await deps.runtime.workspaceHostPath(spec);
+  return dir !== null && !existsSync(join(dir, '.git', 'HEAD'));
 }
 
 /**

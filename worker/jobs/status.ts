@@ -1,31 +1,23 @@
 import type { Job } from 'bullmq';
 import type { WorkerDeps } from '../deps.js';
 import type { WorkspaceJob } from '../../lib/queue.js';
-import { transition } from '../../lib/workspaces.js';
+import { repairRunning } from './reconcile.js';
 
 /**
- * `/berth status`: compares what the database says with what Docker runs and repairs the
- * record, then shows the result on GitHub.
+ * `/berth status`, and the reconciler's and the gateway's repair requests: compares what the
+ * database says with what Docker runs and repairs the record (a running workspace whose
+ * containers vanished is stopped, one that was OOM-killed is failed, a dead service is
+ * restarted, a preview service that came back on another IP is followed; a stopped
+ * workspace's leftover containers are stopped), then shows the result on GitHub.
  */
 export async function statusJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
   const ws = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! } });
   if (!ws) return;
-  const containers = (await deps.runtime.status(ws.id)).filter((c) => c.service);
-  const dead = containers.filter((c) => c.state !== 'running');
   const actor = job.data.actor ?? 'reconciler';
-  if (ws.state === 'running' && (containers.length === 0 || dead.length > 0)) {
-    const oom = dead.find((c) => c.oomKilled);
-    const reason = oom
-      ? `service ${oom.service} was killed: out of memory`
-      : containers.length === 0
-        ? 'its containers are gone'
-        : `service ${dead[0]!.service} is ${dead[0]!.state}${dead[0]!.exitCode !== undefined ? ` (exit code ${dead[0]!.exitCode})` : ''}`;
-    if (oom || dead.length) await transition(deps.db, deps.queues, ws.id, 'failed', reason, actor, { previewHost: null });
-    else await transition(deps.db, deps.queues, ws.id, 'stopped', reason, actor, { previewHost: null });
-    return;
-  }
-  if (ws.state === 'stopped' && containers.some((c) => c.state === 'running')) {
-    await deps.runtime.stopServices(ws.id);
+  if (ws.state === 'running') {
+    await repairRunning(deps, ws, actor);
+  } else if (ws.state === 'stopped' || ws.state === 'failed') {
+    if ((await deps.runtime.status(ws.id)).some((c) => c.state === 'running' || c.state === 'restarting')) await deps.runtime.stopServices(ws.id);
   }
   await deps.queues.enqueueReport({ workspaceId: ws.id });
 }

@@ -7,8 +7,14 @@ import { transition } from '../../lib/workspaces.js';
 export async function stopJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
   const ws = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! } });
   if (!ws || ws.state === 'deleted' || ws.state === 'stopped') return;
-  await deps.runtime.stopServices(ws.id);
+  if (job.data.actor === 'idle') {
+    // Someone used it between the reaper's look and now: it is not idle any more.
+    if (ws.state !== 'running' || Date.now() - ws.lastActivityAt.getTime() < ws.idleTimeoutSec * 1000) return;
+  }
+  // The state first (conditionally), so the gateway stops sending traffic and a racing start
+  // cannot report `running` on containers that are about to go.
   await transition(deps.db, deps.queues, ws.id, 'stopped', job.data.reason ?? 'stopped', job.data.actor ?? 'worker', { previewHost: null });
+  await deps.runtime.stopServices(ws.id);
 }
 
 /** Removes containers, network and disk. Deletion is the only thing that destroys the disk. */

@@ -16,6 +16,7 @@ import { LogTail, demuxBuffer, textSink } from './logs.js';
 import { CODE_SERVER_PORT } from './types.js';
 import type {
   BuildImageOptions,
+  ContainerDeath,
   ContainerStatus,
   IdeSpec,
   Runtime,
@@ -75,10 +76,13 @@ interface BuildEvent {
 
 interface DockerEvent {
   status?: string;
-  Actor?: { Attributes?: Record<string, string> };
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
 export class DockerRuntime implements Runtime {
+  /** service containers seen dying right after an `oom` event (see watch) */
+  private readonly oomDeaths = new Map<string, number>();
+
   constructor(
     private readonly docker: Dockerode = new Dockerode(),
     private readonly instance = 'berth',
@@ -518,11 +522,106 @@ export class DockerRuntime implements Runtime {
   }
 
   private async containerStatus(c: Dockerode.ContainerInfo): Promise<ContainerStatus> {
-    const base = { service: c.Labels[LABELS.service], containerId: c.Id, state: c.State };
-    if (c.State === 'running') return base;
+    const base = { service: c.Labels[LABELS.service]!, containerId: c.Id, state: c.State };
     const info = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
     if (!info) return { ...base, state: 'removed' };
-    return { ...base, exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
+    const ip = info.NetworkSettings.Networks[dockerNames.network(c.Labels[LABELS.slug] ?? '')]?.IPAddress || undefined;
+    // Its restart policy may have brought it back already: then only the events tell.
+    let oomKilled = info.State.OOMKilled || this.oomDeaths.has(c.Id);
+    if (!oomKilled && info.RestartCount > 0) oomKilled = (await this.lastExit(info).catch(() => ({ oomKilled: false }))).oomKilled;
+    return {
+      ...base,
+      state: info.State.Status,
+      ip,
+      restartCount: info.RestartCount,
+      oomKilled,
+      ...(info.State.Running ? {} : { exitCode: info.State.ExitCode }),
+    };
+  }
+
+  async removeTasks(workspaceId: string): Promise<void> {
+    const tasks = await this.listContainers(workspaceId, 'task');
+    await Promise.all(tasks.map((c) => ignoreNotFound(this.docker.getContainer(c.Id).remove({ force: true }))));
+  }
+
+  /**
+   * Follows `die` and `oom` events of this Berth's service containers. A container that dies
+   * right after an `oom` event was OOM-killed; its restart policy may bring it back at once,
+   * which hides the kill from `inspect`, so the runtime remembers it for `status`. When the
+   * stream ends (the engine restarted) it reconnects, replaying from the last event seen.
+   */
+  watch(onDeath: (death: ContainerDeath) => void, log: (msg: string) => void = () => {}): { close(): void } {
+    let closed = false;
+    let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+    let since = Math.floor(Date.now() / 1000);
+    const seen = new Set<string>();
+    const ooms = new Map<string, number>();
+    const onEvent = (event: DockerEvent & { id?: string; time?: number; timeNano?: number; Action?: string }) => {
+      const key = `${event.timeNano}:${event.id}:${event.Action ?? event.status}`;
+      if (seen.has(key)) return; // replayed after a reconnect
+      seen.add(key);
+      if (seen.size > 1000) seen.delete(seen.values().next().value!);
+      if (event.time) since = event.time;
+      const id = event.id ?? event.Actor?.ID;
+      const attrs = event.Actor?.Attributes ?? {};
+      const action = event.Action ?? event.status;
+      if (!id || !attrs[LABELS.workspace]) return;
+      if (action === 'oom') {
+        ooms.set(id, Date.now());
+        return;
+      }
+      if (action !== 'die') return;
+      const oomAt = ooms.get(id);
+      ooms.delete(id);
+      const oomKilled = oomAt !== undefined && Date.now() - oomAt < 60_000;
+      if (oomKilled) {
+        this.oomDeaths.set(id, Date.now());
+        if (this.oomDeaths.size > 1000) this.oomDeaths.delete(this.oomDeaths.keys().next().value!);
+      }
+      onDeath({ workspaceId: attrs[LABELS.workspace]!, service: attrs[LABELS.service] ?? '', containerId: id, exitCode: Number(attrs.exitCode ?? -1), oomKilled });
+    };
+    const follow = async () => {
+      let failures = 0;
+      while (!closed) {
+        try {
+          const filters = { type: ['container' as const], event: ['die', 'oom'], label: [`${LABELS.instance}=${this.instance}`, `${LABELS.role}=service`] };
+          stream = (await this.docker.getEvents({ since, filters })) as typeof stream;
+          if (failures) log(`Docker events: reconnected to ${this.engineAddress()}`);
+          failures = 0;
+          if (closed) break;
+          let buffered = '';
+          await new Promise<void>((resolve) => {
+            stream!.on('data', (chunk: Buffer) => {
+              buffered += chunk.toString('utf8');
+              let nl: number;
+              while ((nl = buffered.indexOf('\n')) >= 0) {
+                const line = buffered.slice(0, nl).trim();
+                buffered = buffered.slice(nl + 1);
+                if (!line) continue;
+                try {
+                  onEvent(JSON.parse(line));
+                } catch {
+                  /* not an event */
+                }
+              }
+            });
+            stream!.on('end', resolve);
+            stream!.on('close', resolve);
+            stream!.on('error', () => resolve());
+          });
+        } catch (err) {
+          if (failures++ === 0) log(`Docker events: ${dockerReason(err)}; retrying`);
+        }
+        if (!closed) await sleep(Math.min(1000 * 2 ** Math.min(failures, 3), 5000));
+      }
+    };
+    void follow();
+    return {
+      close() {
+        closed = true;
+        stream?.destroy?.();
+      },
+    };
   }
 
   async listWorkspaceIds(): Promise<string[]> {

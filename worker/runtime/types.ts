@@ -58,9 +58,23 @@ export interface ServiceEndpoint {
 export interface ContainerStatus {
   service: string;
   containerId: string;
-  state: string; // docker's: running, exited, dead, ...
+  state: string; // docker's: running, restarting, exited, dead, ...; 'removed' when it vanished meanwhile
   exitCode?: number;
+  /** it died because it ran out of memory (in this life, or before its restart policy brought it back) */
   oomKilled?: boolean;
+  /** its IP on the workspace network; changes when the engine restarts it (e.g. a dockerd restart) */
+  ip?: string;
+  /** how often the engine's restart policy has restarted it */
+  restartCount?: number;
+}
+
+/** A service container died on its own (the engine's event stream). */
+export interface ContainerDeath {
+  workspaceId: string;
+  service: string;
+  containerId: string;
+  exitCode: number;
+  oomKilled: boolean;
 }
 
 /** The `vscode` IDE: code-server from the host's install, next to a service, on its disk. */
@@ -109,4 +123,11 @@ export interface Runtime {
   status(workspaceId: string): Promise<ContainerStatus[]>;
   /** every workspace id that owns a Docker object (by label) */
   listWorkspaceIds(): Promise<string[]>;
+  /** removes the one-off task containers (migrate, seed, populate) a crashed worker may have left */
+  removeTasks(workspaceId: string): Promise<void>;
+  /**
+   * follows the engine's events and calls `onDeath` when a service container dies; reconnects
+   * by itself when the engine restarts. Optional: a runtime without events relies on the reconciler.
+   */
+  watch?(onDeath: (death: ContainerDeath) => void, log?: (msg: string) => void): { close(): void };
 }

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import type { Job } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config.js';
+import { applyMigrations } from '../../lib/db/migrate.js';
+import { createPrisma, type PrismaClient, type WorkspaceState } from '../../lib/db/client.js';
+import { canTransition } from '../../lib/lifecycle.js';
+import { Queues, type WorkspaceJob } from '../../lib/queue.js';
+import { transition } from '../../lib/workspaces.js';
+import type { RepoConfig } from '../../lib/repo-config.js';
+import type { WorkerDeps } from '../../worker/deps.js';
+import { startJob } from '../../worker/jobs/start.js';
+import { stopJob } from '../../worker/jobs/stop.js';
+import type { ContainerStatus, Runtime, ServiceEndpoint } from '../../worker/runtime/types.js';
+import { createTestDatabase } from '../helpers/database.js';
+
+/**
+ * The workspace state machine under races, on the real PostgreSQL: `transition()` must let
+ * exactly the legal changes through when commands collide, and its history must name the
+ * states a workspace really went through. Then the start and stop jobs themselves, racing as
+ * two workers would (no in-process lock between them), on a runtime that only counts
+ * containers: whatever the interleaving, the record and the containers agree.
+ */
+describe('workspace transitions under races (real PostgreSQL)', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: PrismaClient;
+  let queues: Queues;
+  let n = 0;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await applyMigrations(database.url);
+    db = createPrisma(database.url);
+    queues = new Queues({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', maxRetriesPerRequest: null }, `tl${randomBytes(4).toString('hex')}`);
+    await db.installation.create({ data: { id: 1n, accountLogin: 'acme', accountType: 'Organization' } });
+    await db.repository.create({ data: { id: 2n, installationId: 1n, owner: 'acme', name: 'shop', fullName: 'acme/shop' } });
+  });
+
+  afterAll(async () => {
+    for (const q of [queues?.builds, queues?.workspaces, queues?.reports]) await q?.obliterate({ force: true }).catch(() => {});
+    await queues?.close();
+    await db?.$disconnect();
+    await database?.drop();
+  });
+
+  async function workspaceIn(state: WorkspaceState) {
+    n++;
+    const ws = await db.workspace.create({ data: { repositoryId: 2n, branch: `b${n}`, slug: `b${n}-shop`, headSha: 'a'.repeat(40), state } });
+    await db.workspaceEvent.create({ data: { workspaceId: ws.id, toState: state, reason: 'test', actor: 'test' } });
+    return ws;
+  }
+
+  /** Every event leaves the state the previous one entered, by a legal step, and the last one is the state. */
+  async function expectConsistentHistory(id: string) {
+    const ws = await db.workspace.findUniqueOrThrow({ where: { id } });
+    const events = await db.workspaceEvent.findMany({ where: { workspaceId: id }, orderBy: { id: 'asc' } });
+    for (let i = 1; i < events.length; i++) {
+      expect(events[i]!.fromState, `event ${i} of ${events.length}`).toBe(events[i - 1]!.toState);
+      expect(canTransition(events[i]!.fromState!, events[i]!.toState)).toBe(true);
+    }
+    expect(events.at(-1)!.toState).toBe(ws.state);
+    return { ws, events };
+  }
+
+  it('stop while starting: whichever lands first, the workspace ends stopped, never running or stuck', async () => {
+    for (let i = 0; i < 20; i++) {
+      const ws = await workspaceIn('starting');
+      // the start's last step and a stop arrive together
+      const [ran, stopped] = await Promise.all([
+        transition(db, queues, ws.id, 'running', 'running abc1234', 'worker', { previewHost: '10.0.0.2' }),
+        transition(db, queues, ws.id, 'stopped', 'stopped by @wendy', '@wendy', { previewHost: null }),
+      ]);
+      const { ws: after, events } = await expectConsistentHistory(ws.id);
+      expect(after.state).toBe('stopped');
+      expect(after.previewHost).toBeNull();
+      expect(stopped).not.toBeNull();
+      // running first then stopped: both happened, in that order; stopped first: running was refused
+      expect(events.map((e) => e.toState)).toEqual(ran ? ['starting', 'running', 'stopped'] : ['starting', 'stopped']);
+    }
+  });
+
+  it('many racing commands: each change is legal, the history is one unbroken chain, deleted is final', async () => {
+    const ws = await workspaceIn('running');
+    const targets: WorkspaceState[] = ['stopped', 'starting', 'running', 'queued', 'building', 'failed', 'stopped', 'starting', 'running', 'stopped'];
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => transition(db, queues, ws.id, targets[i % targets.length]!, `race ${i}`, 'test')),
+    );
+    const { events } = await expectConsistentHistory(ws.id);
+    expect(events.length - 1).toBe(results.filter(Boolean).length);
+
+    await transition(db, queues, ws.id, 'deleted', 'deleted by test', 'test');
+    const late = await Promise.all((['starting', 'running', 'stopped', 'failed', 'queued'] as const).map((to) => transition(db, queues, ws.id, to, 'too late', 'test')));
+    expect(late.every((r) => r === null)).toBe(true);
+    expect((await expectConsistentHistory(ws.id)).ws.state).toBe('deleted');
+  });
+
+  it('refuses illegal changes and honours an explicit "only from" condition', async () => {
+    const ws = await workspaceIn('stopped');
+    expect(await transition(db, queues, ws.id, 'running', 'no', 'test')).toBeNull(); // stopped → running skips starting
+    expect(await transition(db, queues, ws.id, 'starting', 'wake', 'gateway', {}, { from: ['running'] })).toBeNull();
+    const woke = await transition(db, queues, ws.id, 'starting', 'wake', 'gateway', {}, { from: ['stopped'] });
+    expect(woke?.state).toBe('starting');
+    // two wake-ups at once: only one leaves `stopped`
+    const other = await workspaceIn('stopped');
+    const wakes = await Promise.all(Array.from({ length: 5 }, () => transition(db, queues, other.id, 'starting', 'wake', 'gateway', {}, { from: ['stopped'] })));
+    expect(wakes.filter(Boolean)).toHaveLength(1);
+    await expectConsistentHistory(other.id);
+  });
+
+  it('start and stop jobs racing on two workers: the record and the containers always agree', async () => {
+    const runtime = new CountingRuntime();
+    const config = loadConfig({ DATABASE_URL: database.url, BERTH_MEMORY_LIMIT: '64m' } as NodeJS.ProcessEnv);
+    const deps: WorkerDeps = { config, db, queues, runtime, probot: undefined as never, log: () => {} };
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const ws = await workspaceIn('stopped');
+      const build = await db.build.create({
+        data: {
+          repositoryId: 2n,
+          workspaceId: ws.id,
+          sha: 'b'.repeat(40),
+          state: 'succeeded',
+          images: { web: 'img' },
+          config: { source: 'berth.yml', services: [{ name: 'web', build: { context: '.', dockerfile: 'Dockerfile', args: {} }, port: 3000, env: {} }], preview: { service: 'web', visibility: 'public' }, workspace: { ide: 'terminal' } } satisfies RepoConfig as never,
+        },
+      });
+      // an existing, seeded disk on the same commit: no clone, no GitHub
+      await db.workspace.update({ where: { id: ws.id }, data: { currentBuildId: build.id, seededAt: new Date(), runningSha: build.sha } });
+      const job = (name: string, data: WorkspaceJob) => ({ name, data }) as Job<WorkspaceJob>;
+      await Promise.all([
+        startJob(deps, job('start', { workspaceId: ws.id, actor: '@wendy', reason: 'started by @wendy' })),
+        (async () => {
+          await sleep(i * 7); // from "before the start began" to "after it finished"
+          await stopJob(deps, job('stop', { workspaceId: ws.id, actor: '@mo', reason: 'stopped by @mo' }));
+        })(),
+      ]);
+      const { ws: after } = await expectConsistentHistory(ws.id);
+      expect(['running', 'stopped']).toContain(after.state);
+      expect(runtime.running.has(ws.id), `${after.state} with containers ${runtime.running.has(ws.id)}`).toBe(after.state === 'running');
+      expect(after.previewHost === null).toBe(after.state === 'stopped');
+      outcomes.add(after.state);
+    }
+    expect(outcomes.has('stopped')).toBe(true);
+  });
+});
+
+function sleep(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A runtime whose every call takes a few milliseconds and which only remembers what runs. */
+class CountingRuntime implements Runtime {
+  running = new Set<string>();
+  private tick = () => sleep(3 + Math.random() * 10);
+  async ping() {}
+  async buildImage() {
+    return 'img';
+  }
+  async ensureImage() {}
+  async ensureDisk() {
+    await this.tick();
+    return { created: false };
+  }
+  async workspaceHostPath() {
+    return null;
+  }
+  async populateWorkspace() {}
+  async runTask() {
+    await this.tick();
+    return { exitCode: 0, tail: '', oomKilled: false };
+  }
+  async startServices(spec: { workspaceId: string }): Promise<ServiceEndpoint[]> {
+    await this.tick();
+    this.running.add(spec.workspaceId);
+    return [{ service: 'web', containerId: `c-${spec.workspaceId}`, host: '10.0.0.2' }];
+  }
+  async waitHealthy() {
+    await this.tick();
+  }
+  async startIde(): Promise<ServiceEndpoint> {
+    throw new Error('no IDE here');
+  }
+  async stopServices(workspaceId: string) {
+    await this.tick();
+    this.running.delete(workspaceId);
+  }
+  async removeWorkspace(workspaceId: string) {
+    this.running.delete(workspaceId);
+  }
+  async status(workspaceId: string): Promise<ContainerStatus[]> {
+    return this.running.has(workspaceId) ? [{ service: 'web', containerId: `c-${workspaceId}`, state: 'running' }] : [];
+  }
+  async listWorkspaceIds() {
+    return [...this.running];
+  }
+  async removeTasks() {}
+}
