@@ -189,6 +189,7 @@ describe('browser IDE behind GitHub sign-in', () => {
 
   it('starts the editor for `ide: vim` (busybox vi here) and ends it when the tab closes', async () => {
     await berth.db.workspace.update({ where: { id: termWs.id }, data: { ide: 'vim' } });
+    await new Promise((r) => setTimeout(r, 1100)); // the IDE gateway caches a workspace for a second
     try {
       const { client, res } = await signIn('wes-writer', entry(termWs.id));
       expect(res.body).toContain('data-program="vim"');
@@ -251,7 +252,15 @@ describe('browser IDE behind GitHub sign-in', () => {
     expect(new URL(page.url()).host).toBe(`${codeWs.slug}.ide.localhost:${berth.port}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     await page.locator('.explorer-folders-view').getByText('server.js').first().waitFor({ timeout: 60_000 });
-    await page.waitForTimeout(1500); // let the workbench finish painting for the picture
+    // Open a file of the repository in the editor.
+    await page.locator('.explorer-folders-view').getByText('server.js').first().click();
+    await page
+      .waitForFunction(() => [...document.querySelectorAll('.monaco-editor .view-lines')].some((e) => e.textContent?.includes('escapeHtml')), undefined, { timeout: 30_000 })
+      .catch(async (err) => {
+        await page.screenshot({ path: path.join(ARTIFACTS, 'ide-vscode-failure.png') });
+        throw err;
+      });
+    await page.waitForTimeout(1000); // let the workbench finish painting for the picture
     const vscodeShot = path.join(ARTIFACTS, 'ide-vscode.png');
     await page.screenshot({ path: vscodeShot });
     console.log(`screenshot: ${vscodeShot}`);
