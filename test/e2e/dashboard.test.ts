@@ -157,7 +157,8 @@ describe('dashboard in a browser', () => {
     await row.locator('td a').first().click();
     await page.waitForURL(`${berth.config.berthUrl}/workspaces/${workspaceId}`);
     await expect(page.locator('#history tbody tr').first().textContent()).resolves.toContain('@alice (dashboard)');
-    await expect(page.locator('#services [data-service="web"]').textContent()).resolves.toContain('no container');
+    // the worker records the stop first, then stops the containers (they get a few seconds to exit)
+    await until(page, 'the web container to be gone', async () => ((await page.locator('#services [data-service="web"]').textContent()) ?? '').includes('no container'), 30_000);
     await expect(page.locator('#builds a', { hasText: 'log' }).count()).resolves.toBeGreaterThan(0);
     await shot(page, 'workspace');
   });
