@@ -188,7 +188,12 @@ export class IdeGateway {
       return;
     }
     if (ws.state === 'stopped') {
-      await this.deps.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'ide', reason: 'woken by opening its IDE' });
+      // Same wake-up job as the preview gateway's: every request asks, one start runs.
+      await this.deps.queues.enqueueWorkspace(
+        'start',
+        { workspaceId: ws.id, actor: 'ide', reason: 'woken by opening its IDE', onlyIf: ['stopped'] },
+        { deduplication: { id: `wake:${ws.id}` } },
+      );
       this.cache.delete(ws.slug);
     }
     const heading = { queued: 'Waiting to build', building: 'Building', starting: 'Starting', stopped: 'Waking up', running: 'Starting the IDE' }[ws.state] ?? 'Please wait';
