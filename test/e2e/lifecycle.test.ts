@@ -1,0 +1,383 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
+import { issueCommentPayload, pullRequestPayload, pushPayload, sendWebhook } from '../fakes/webhooks.js';
+import { sampleAppFiles } from '../fixtures/sample-app.js';
+import { startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { waitFor } from '../helpers/http.js';
+import { canTransition } from '../../lib/lifecycle.js';
+import type { WorkspaceState } from '../../lib/db/client.js';
+import { dockerNames, LABELS } from '../../worker/runtime/docker.js';
+import {
+  containersOf,
+  diskFile,
+  docker,
+  dockerExec,
+  ensureDockerd,
+  lineCount,
+  serviceContainer,
+  startDockerd,
+  stopDockerd,
+  volumeExists,
+  writeDiskFile,
+} from './lifecycle.helpers.js';
+
+const O = 'acme';
+const R = 'shop';
+
+/** The sample app with the terminal IDE (no code-server: these tests are about the disk and the states). */
+function appFiles(opts: { idle?: string } = {}) {
+  const yml = [
+    'services:',
+    '  web:',
+    '    build: .',
+    '    port: 3000',
+    '    command: node server.js',
+    '    migrate: node migrate.js',
+    '    seed: node seed.js',
+    '    health: /health',
+    '    env: { NODE_ENV: development }',
+    'preview: web',
+    'workspace:',
+    '  ide: terminal',
+    ...(opts.idle ? [`  idle_timeout: ${opts.idle}`] : []),
+    '',
+  ].join('\n');
+  return sampleAppFiles({ '.github/berth.yml': yml });
+}
+
+/**
+ * The workspace lifecycle on the real Docker engine (issue 4): the disk survives stop/start,
+ * refresh, rebuild, a push and a dockerd restart; seed runs once per disk and migrate on every
+ * start; idle workspaces stop and a request wakes them; the reconciler repairs drift; stopped
+ * workspaces whose branch is gone, or that are too old, are deleted.
+ */
+describe('workspace lifecycle', () => {
+  let fake: FakeGitHub;
+  let berth: TestBerth;
+  let installationId: number;
+
+  beforeAll(async () => {
+    await ensureDockerd();
+    fake = await startFakeGitHub();
+    installationId = fake.addInstallation({ login: O, type: 'Organization' }).id;
+    fake.createRepo(O, R, { installationId });
+    await fake.pushFiles(O, R, 'main', { 'README.md': '# shop\n' });
+    fake.addUser('wendy');
+    fake.setPermission(O, R, 'wendy', 'write');
+    berth = await startTestBerth(fake, {
+      BERTH_REAP_INTERVAL: '1s',
+      BERTH_RECONCILE_INTERVAL: '2s',
+      BERTH_BRANCH_CHECK_INTERVAL: '1s',
+      BERTH_STOPPED_MAX_AGE: '1h',
+    });
+  });
+
+  afterAll(async () => {
+    await ensureDockerd();
+    if (berth) {
+      for (const ws of await berth.db.workspace.findMany({ where: { state: { not: 'deleted' } } })) {
+        await berth.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'test' });
+      }
+      await waitFor('every workspace deleted', async () => (await berth.db.workspace.count({ where: { state: { not: 'deleted' } } })) === 0, 60_000, 500).catch(() => {});
+      await removeEverythingOf(berth.config.BERTH_QUEUE_PREFIX);
+      await berth.close();
+    }
+    await fake?.close();
+  });
+
+  const hook = async (event: string, payload: unknown) => {
+    const res = await sendWebhook(berth.webhookUrl, event, payload, fake.webhookSecret);
+    expect(res.status).toBeLessThan(300);
+  };
+  const sticky = (n: number) => fake.issueComments(O, R, n).find((c) => c.body?.includes('<!-- berth:sticky'))?.body ?? '';
+  const workspace = (branch: string) => berth.db.workspace.findFirstOrThrow({ where: { branch } });
+  const byId = (id: string) => berth.db.workspace.findUniqueOrThrow({ where: { id } });
+  const until = <T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, ms = 120_000) =>
+    waitFor(what, async () => await check(), ms, 250);
+  const untilState = (id: string, state: WorkspaceState, ms = 120_000) =>
+    until(`workspace ${state}`, async () => {
+      const ws = await byId(id);
+      if (ws.state === 'failed' && state !== 'failed') throw new Error(`failed: ${ws.stateReason}`);
+      return ws.state === state ? ws : null;
+    }, ms);
+  const runningEvents = (id: string) => berth.db.workspaceEvent.count({ where: { workspaceId: id, toState: 'running' } });
+  const untilRunningAgain = async (id: string, before: number) => {
+    await until('running again', async () => (await runningEvents(id)) > before && (await byId(id)).state === 'running');
+    return byId(id);
+  };
+  const lastEvent = (id: string, toState?: WorkspaceState) =>
+    berth.db.workspaceEvent.findFirstOrThrow({ where: { workspaceId: id, ...(toState ? { toState } : {}) }, orderBy: { id: 'desc' } });
+  const previewBody = async (slug: string) => {
+    const r = await berth.preview(slug);
+    return r.status === 200 ? r.body : null;
+  };
+
+  async function push(branch: string, files: Record<string, string | null>, pr?: number) {
+    const sha = await fake.pushFiles(O, R, branch, files);
+    await hook('push', pushPayload({ fake, owner: O, repo: R, branch, after: sha, installationId }));
+    if (pr !== undefined) {
+      const existing = fake.getPullRequest(O, R, pr);
+      if (!existing) fake.createPullRequest(O, R, { number: pr, head: branch, user: 'wendy' });
+      await hook('pull_request', pullRequestPayload(existing ? 'synchronize' : 'opened', { fake, owner: O, repo: R, number: pr, installationId }));
+    }
+    return sha;
+  }
+
+  async function command(n: number, body: string) {
+    await hook('issue_comment', issueCommentPayload({ fake, owner: O, repo: R, issueNumber: n, body, user: 'wendy', installationId }));
+  }
+
+  /** Every event leaves the state the previous one entered, by a legal step. */
+  async function expectConsistentHistory(id: string) {
+    const events = await berth.db.workspaceEvent.findMany({ where: { workspaceId: id }, orderBy: { id: 'asc' } });
+    for (let i = 1; i < events.length; i++) {
+      expect(events[i]!.fromState, `event ${i}: ${events[i]!.reason}`).toBe(events[i - 1]!.toState);
+      expect(canTransition(events[i]!.fromState!, events[i]!.toState), `${events[i]!.fromState} → ${events[i]!.toState}`).toBe(true);
+    }
+    expect(events.at(-1)!.toState).toBe((await byId(id)).state);
+  }
+
+  let diskWs: { id: string; slug: string };
+
+  it('keeps /workspace across stop, start, refresh, rebuild and a push; seed runs once per disk, migrate on every start', async () => {
+    const sha1 = await push('feature/disk', appFiles(), 1);
+    const ws = await until('the workspace', () => berth.db.workspace.findFirst({ where: { branch: 'feature/disk' } }));
+    diskWs = ws;
+    await untilState(ws.id, 'running');
+    expect(await until('the preview', () => previewBody(ws.slug))).toContain('Hello from Berth sample v1');
+    await until('the comment says when it stops', () => sticky(1).includes('running') && sticky(1).includes('Stops when idle'));
+
+    // an edit in the IDE's terminal: a file on the disk, not in git
+    await dockerExec((await serviceContainer(ws.id)).Id, 'echo "Edited in the IDE" > /workspace/message.txt');
+    expect(await previewBody(ws.slug)).toContain('Edited in the IDE');
+
+    // stop keeps the disk, removes the containers
+    await command(1, '/berth stop');
+    await untilState(ws.id, 'stopped');
+    await until('its containers removed', async () => (await containersOf(ws.id)).length === 0, 30_000);
+    expect(await volumeExists(dockerNames.workspaceVolume(ws.slug))).toBe(true);
+    expect(await diskFile(ws.slug, 'message.txt')).toContain('Edited in the IDE');
+
+    // start: the same disk
+    let runs = await runningEvents(ws.id);
+    await command(1, '/berth start');
+    await untilRunningAgain(ws.id, runs);
+    expect(await until('the preview', () => previewBody(ws.slug))).toContain('Edited in the IDE');
+
+    // refresh (build the branch again, restart on it) and rebuild (without the layer cache)
+    for (const verb of ['refresh', 'rebuild']) {
+      runs = await runningEvents(ws.id);
+      await command(1, `/berth ${verb}`);
+      await untilRunningAgain(ws.id, runs);
+      expect(await until(`the preview after ${verb}`, () => previewBody(ws.slug))).toContain('Edited in the IDE');
+    }
+    expect(await berth.db.build.count({ where: { workspaceId: ws.id, sha: sha1, state: 'succeeded' } })).toBe(3);
+
+    // a push moves the running workspace to the new commit; the edited checkout is left alone
+    runs = await runningEvents(ws.id);
+    const sha2 = await push('feature/disk', { 'README.md': '# shop, second commit\n' }, 1);
+    const moved = await untilRunningAgain(ws.id, runs);
+    expect(moved.runningSha).toBe(sha2);
+    expect(moved.notice).toContain('local changes');
+    expect(await previewBody(ws.slug)).toContain('Edited in the IDE');
+    await until('the comment shows the new commit and the local changes', () => sticky(1).includes(sha2.slice(0, 7)) && sticky(1).includes('local changes'));
+
+    // five starts of one disk: migrate five times, seed once
+    const starts = await berth.db.workspaceEvent.count({ where: { workspaceId: ws.id, toState: 'starting' } });
+    expect(starts).toBe(5);
+    expect(lineCount(await diskFile(ws.slug, '.data/migrations.log'))).toBe(starts);
+    expect(lineCount(await diskFile(ws.slug, '.data/seed.log'))).toBe(1);
+    expect(await previewBody(ws.slug)).toContain('seeded-alice');
+    await expectConsistentHistory(ws.id);
+  });
+
+  let idleWs: { id: string; slug: string };
+
+  it('stops a workspace idle for its idle_timeout; a request wakes it: the starting page first, then the app with its disk', async () => {
+    await push('feature/idle', appFiles({ idle: '3s' }), 2);
+    const ws = await until('the workspace', () => berth.db.workspace.findFirst({ where: { branch: 'feature/idle' } }));
+    idleWs = ws;
+    await untilState(ws.id, 'running');
+    expect((await byId(ws.id)).idleTimeoutSec).toBe(3);
+    await until('the comment says when it stops', () => sticky(2).includes('Stops when idle'));
+
+    // nobody looks at it: the reaper (every second) stops it, keeping the disk
+    const stopped = await untilState(ws.id, 'stopped', 30_000);
+    expect(stopped.stateReason).toBe('idle for 3 s');
+    expect(await lastEvent(ws.id)).toMatchObject({ fromState: 'running', toState: 'stopped', actor: 'idle' });
+    await until('its containers removed', async () => (await containersOf(ws.id)).length === 0, 30_000);
+    await until('the comment says stopped', () => sticky(2).includes('stopped') && !sticky(2).includes('Stops when idle'));
+
+    await writeDiskFile(ws.slug, 'message.txt', 'Written while it slept\n');
+    const first = await berth.preview(ws.slug, '/?from=link');
+    expect(first.status).toBe(503);
+    expect(first.headers['retry-after']).toBe('2');
+    expect(first.body).toMatch(/<meta http-equiv="refresh" content="2">/);
+    expect(first.body).toContain('Waking up');
+
+    // the browser reloads the same URL until the app answers
+    const seen = new Set<number>();
+    const page = await until(
+      'the app after the wake-up',
+      async () => {
+        const r = await berth.preview(ws.slug, '/?from=link');
+        seen.add(r.status);
+        return r.status === 200 ? r : null;
+      },
+      90_000,
+    );
+    expect(page.body).toContain('Written while it slept');
+    expect([...seen].every((s) => s === 503 || s === 200)).toBe(true);
+    // many requests, one wake-up
+    const wakes = await berth.db.workspaceEvent.findMany({ where: { workspaceId: ws.id, toState: 'starting', actor: 'gateway' } });
+    expect(wakes).toHaveLength(1);
+    expect(wakes[0]!.reason).toContain('woken by a request to its preview');
+    expect(lineCount(await diskFile(ws.slug, '.data/seed.log'))).toBe(1);
+    expect(lineCount(await diskFile(ws.slug, '.data/migrations.log'))).toBe(2);
+
+    // traffic keeps it awake past its timeout
+    const awakeSince = Date.now();
+    while (Date.now() - awakeSince < 6_000) {
+      expect((await berth.preview(ws.slug)).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    expect((await byId(ws.id)).state).toBe('running');
+    await untilState(ws.id, 'stopped', 30_000);
+  });
+
+  it('a burst of stop and start commands ends in one state the containers agree with', async () => {
+    const ws = diskWs;
+    for (const name of ['stop', 'start', 'stop', 'start', 'stop', 'start'] as const) {
+      await berth.queues.enqueueWorkspace(name, { workspaceId: ws.id, actor: '@wendy', reason: `${name} by @wendy` });
+    }
+    await berth.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'gateway', reason: 'woken by a request to its preview', onlyIf: ['stopped'] });
+    const settled = await until('the commands to settle', async () => {
+      const active = await berth.queues.workspaces.getJobs(['active', 'waiting', 'delayed', 'prioritized']);
+      if (active.some((j) => j?.data?.workspaceId === ws.id)) return null;
+      const now = await byId(ws.id);
+      return ['running', 'stopped'].includes(now.state) ? now : null;
+    });
+    // the containers agree with the record, and the history is one legal chain
+    expect((await containersOf(ws.id, 'service', false)).length).toBe(settled.state === 'running' ? 1 : 0);
+    await expectConsistentHistory(ws.id);
+    if (settled.state === 'stopped') {
+      const runs = await runningEvents(ws.id);
+      await berth.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: '@wendy', reason: 'started by @wendy' });
+      await untilRunningAgain(ws.id, runs);
+    }
+    expect(await until('the preview', () => previewBody(ws.slug))).toContain('Edited in the IDE');
+  });
+
+  it('reconciler: removes an orphaned container, marks a workspace whose containers vanished stopped, restarts a service that died', async () => {
+    const instance = berth.config.BERTH_QUEUE_PREFIX;
+    const orphan = await docker.createContainer({
+      Image: 'berth-base:node20',
+      Cmd: ['sleep', '300'],
+      Labels: { [LABELS.workspace]: `gone-${randomBytes(4).toString('hex')}`, [LABELS.instance]: instance, [LABELS.role]: 'service', [LABELS.service]: 'web' },
+    });
+    await orphan.start();
+    // another Berth's container on the same engine is none of this one's business
+    const foreign = await docker.createContainer({
+      Image: 'berth-base:node20',
+      Cmd: ['sleep', '300'],
+      Labels: { [LABELS.workspace]: `other-${randomBytes(4).toString('hex')}`, [LABELS.instance]: `${instance}-other`, [LABELS.role]: 'service' },
+    });
+    await foreign.start();
+    try {
+      await until('the orphan removed', async () => !(await orphan.inspect().then(() => true, () => false)), 30_000);
+      expect((await foreign.inspect()).State.Running).toBe(true);
+    } finally {
+      await foreign.remove({ force: true });
+    }
+
+    // containers removed behind Berth's back: stopped (the disk is still there)
+    const ws = diskWs;
+    expect((await byId(ws.id)).state).toBe('running');
+    for (const c of await containersOf(ws.id)) await docker.getContainer(c.Id).remove({ force: true });
+    const vanished = await untilState(ws.id, 'stopped', 30_000);
+    expect(vanished.stateReason).toBe('its containers vanished');
+    expect(await lastEvent(ws.id)).toMatchObject({ actor: 'reconciler', fromState: 'running' });
+
+    // a service stopped behind Berth's back (its restart policy leaves it down): restarted
+    const runs = await runningEvents(ws.id);
+    await berth.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: '@wendy', reason: 'started by @wendy' });
+    await untilRunningAgain(ws.id, runs);
+    const before = await serviceContainer(ws.id);
+    await docker.getContainer(before.Id).stop({ t: 1 });
+    const restarted = await until('restarted by the reconciler', async () => {
+      const now = await byId(ws.id);
+      const event = await berth.db.workspaceEvent.findFirst({ where: { workspaceId: ws.id, actor: 'reconciler', toState: 'starting' }, orderBy: { id: 'desc' } });
+      return now.state === 'running' && event ? event : null;
+    });
+    expect(restarted.reason).toContain('service web has exited');
+    expect((await serviceContainer(ws.id)).Id).not.toBe(before.Id);
+    expect(await until('the preview', () => previewBody(ws.slug))).toContain('Edited in the IDE');
+
+    // the engine gave the container another address (as a dockerd restart may): the preview follows it
+    const ip = (await serviceContainer(ws.id)).NetworkSettings.Networks[dockerNames.network(ws.slug)]!.IPAddress;
+    await berth.db.workspace.update({ where: { id: ws.id }, data: { previewHost: ip.replace(/\.\d+$/, '.250') } });
+    await new Promise((r) => setTimeout(r, 1200)); // the gateway's lookup cache
+    expect(await until('the preview at the new address', () => previewBody(ws.slug), 30_000)).toContain('Edited in the IDE');
+    expect((await byId(ws.id)).previewHost).toBe(ip);
+    await expectConsistentHistory(ws.id);
+  });
+
+  it('retention: deletes a stopped workspace whose branch is gone (no webhook needed) and one stopped longer than BERTH_STOPPED_MAX_AGE', async () => {
+    await push('feature/gone', appFiles());
+    const gone = await until('the workspace', () => berth.db.workspace.findFirst({ where: { branch: 'feature/gone' } }));
+    await untilState(gone.id, 'running');
+    await berth.queues.enqueueWorkspace('stop', { workspaceId: gone.id, actor: 'test', reason: 'stopped by test' });
+    await untilState(gone.id, 'stopped');
+    // still there: its branch exists
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await byId(gone.id)).state).toBe('stopped');
+    await fake.deleteBranch(O, R, 'feature/gone'); // Berth misses the delete webhook
+    await untilState(gone.id, 'deleted', 30_000);
+    expect(await lastEvent(gone.id)).toMatchObject({ actor: 'retention', reason: 'branch feature/gone no longer exists on GitHub' });
+    expect(await volumeExists(dockerNames.workspaceVolume(gone.slug))).toBe(false);
+
+    // the idle workspace is stopped; make its stop two hours old
+    expect((await byId(idleWs.id)).state).toBe('stopped');
+    const stop = await lastEvent(idleWs.id, 'stopped');
+    await berth.db.workspaceEvent.update({ where: { id: stop.id }, data: { createdAt: new Date(Date.now() - 2 * 3600_000) } });
+    await untilState(idleWs.id, 'deleted', 30_000);
+    expect((await lastEvent(idleWs.id)).reason).toContain('BERTH_STOPPED_MAX_AGE');
+    expect(await volumeExists(dockerNames.workspaceVolume(idleWs.slug))).toBe(false);
+    // recently stopped workspaces are kept
+    expect((await byId(diskWs.id)).state).not.toBe('deleted');
+  });
+
+  // Last in this file: it restarts the Docker engine under everything else on this machine.
+  it('survives a restart of the Docker engine: the workspace comes back by itself with its disk, and the preview follows it', async () => {
+    const ws = diskWs;
+    expect((await byId(ws.id)).state).toBe('running');
+    const before = await serviceContainer(ws.id);
+    try {
+      await stopDockerd();
+      const during = await berth.preview(ws.slug).catch((err: Error) => ({ status: 0, body: err.message }));
+      expect(during.status).not.toBe(200);
+      await startDockerd();
+      const body = await until('the preview after the engine restart', () => previewBody(ws.slug), 120_000);
+      expect(body).toContain('Edited in the IDE');
+    } finally {
+      await ensureDockerd();
+    }
+    const after = await byId(ws.id);
+    expect(after.state).toBe('running');
+    // the same container, brought back by its restart policy, and Berth proxies to where it is now
+    const now = await serviceContainer(ws.id);
+    expect(now.Id).toBe(before.Id);
+    await until('previewHost follows the container', async () => (await byId(ws.id)).previewHost === now.NetworkSettings.Networks[dockerNames.network(ws.slug)]?.IPAddress, 30_000);
+    expect(lineCount(await diskFile(ws.slug, '.data/seed.log'))).toBe(1);
+    await expectConsistentHistory(ws.id);
+  });
+});
+
+/** Whatever Docker objects a test Berth left behind (labelled with its instance). */
+async function removeEverythingOf(instance: string) {
+  const filters = { label: [`${LABELS.instance}=${instance}`] };
+  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+}
