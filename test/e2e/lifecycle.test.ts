@@ -358,7 +358,14 @@ describe('workspace lifecycle', () => {
       const during = await berth.preview(ws.slug).catch((err: Error) => ({ status: 0, body: err.message }));
       expect(during.status).not.toBe(200);
       await startDockerd();
-      const body = await until('the preview after the engine restart', () => previewBody(ws.slug), 120_000);
+      const body = await until('the preview after the engine restart', () => previewBody(ws.slug), 120_000).catch(async (err) => {
+        const now = await byId(ws.id);
+        const events = await berth.db.workspaceEvent.findMany({ where: { workspaceId: ws.id }, orderBy: { id: 'desc' }, take: 5 });
+        const containers = (await containersOf(ws.id)).map((c) => `${c.Id.slice(0, 12)} ${c.State} ${c.NetworkSettings.Networks[dockerNames.network(ws.slug)]?.IPAddress}`);
+        const page = await berth.preview(ws.slug).catch((e: Error) => ({ status: 0, body: e.message }));
+        console.error({ state: now.state, reason: now.stateReason, previewHost: now.previewHost, containers, events: events.map((e) => `${e.fromState}→${e.toState} ${e.actor}: ${e.reason}`), page: `${page.status} ${page.body.slice(0, 400)}`, logs: berth.logs.slice(-30) });
+        throw err;
+      });
       expect(body).toContain('Edited in the IDE');
     } finally {
       await ensureDockerd();

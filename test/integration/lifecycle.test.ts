@@ -193,5 +193,8 @@ class CountingRuntime implements Runtime {
   async listWorkspaceIds() {
     return [...this.running];
   }
+  async runningWorkspaceIds() {
+    return [...this.running];
+  }
   async removeTasks() {}
 }

@@ -11,6 +11,12 @@ const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 15 * 60_000;
 /** restarts by the engine's restart policy after which a service counts as crash-looping */
 const CRASH_LOOP_RESTARTS = 10;
+/**
+ * A service that stopped less than this long ago is left to the engine for now: while dockerd
+ * shuts down it still answers and shows its containers exited, and it starts them again itself
+ * when it comes back (restart policy unless-stopped).
+ */
+const DEAD_GRACE_MS = 10_000;
 const LIVE_JOB_STATES = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'] as const;
 
 /** when each stopped workspace's branch was last looked up on GitHub (see BERTH_BRANCH_CHECK_INTERVAL) */
@@ -51,6 +57,15 @@ export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[
     );
     repaired.push(ws.id);
   }
+  // stopped (or failed) in the database but running in Docker: a stop that the engine did not finish
+  const runningIds = await deps.runtime.runningWorkspaceIds();
+  if (runningIds.length) {
+    const resting = await deps.db.workspace.findMany({ where: { id: { in: runningIds }, state: { in: ['stopped', 'failed'] } }, select: { id: true } });
+    for (const ws of resting) {
+      await deps.queues.enqueueWorkspace('status', { workspaceId: ws.id, actor: 'reconciler', reason: 'containers still running' }, { deduplication: { id: `status:${ws.id}` } });
+      repaired.push(ws.id);
+    }
+  }
   repaired.push(...(await failStuck(deps)));
   await deleteWhereBranchIsGone(deps);
   return { removed, repaired };
@@ -80,7 +95,7 @@ export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<
   const expected = await expectedServices(deps, ws.currentBuildId);
   const missing = expected.filter((name) => !containers.some((c) => c.service === name));
   if (missing.length) return { action: 'restart', reason: `the container of service ${missing[0]} vanished` };
-  const dead = containers.find(isDead);
+  const dead = containers.find((c) => isDead(c) && (c.state === 'removed' || !c.finishedAt || Date.now() - Date.parse(c.finishedAt) >= DEAD_GRACE_MS));
   if (dead) return { action: 'restart', reason: `service ${dead.service} ${dead.state === 'removed' ? 'vanished' : `has ${dead.state}`}${dead.exitCode !== undefined ? ` (exit code ${dead.exitCode})` : ''}` };
   const preview = containers.find((c) => c.service === ws.previewService);
   if (preview?.ip && preview.ip !== ws.previewHost) {

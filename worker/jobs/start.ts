@@ -23,6 +23,14 @@ const IDE_START_TIMEOUT_MS = 60_000;
  * a health check. Ends `running` or `failed`, never in between.
  */
 export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
+  await start(deps, job.data, 0);
+}
+
+/** how long a start waits for a Docker engine that stopped answering (e.g. dockerd restarting) */
+const ENGINE_WAIT_MS = 180_000;
+
+async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Promise<void> {
+  const job = { data };
   const { db, queues } = deps;
   const ws = await db.workspace.findUnique({ where: { id: job.data.workspaceId! }, include: { repository: true } });
   if (!ws || ws.state === 'deleted') return;
@@ -102,6 +110,12 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
     });
     if (!done) await deps.runtime.stopServices(ws.id); // stopped or deleted meanwhile
   } catch (err) {
+    if (attempt < 2 && (await engineTrouble(deps, err))) {
+      // Not the workspace's fault: wait for the engine, then start again from the top.
+      log.line(`==> the Docker engine is not answering (${(err as Error).message}); waiting for it`);
+      await log.flush();
+      if (await waitForEngine(deps, ENGINE_WAIT_MS)) return start(deps, { ...data, onlyIf: ['starting'] }, attempt + 1);
+    }
     const message = userMessage(err);
     const tail = err instanceof StepFailedError && err.logTail ? `\n${err.logTail}` : '';
     log.line(`error: ${message}${tail}`);
@@ -110,6 +124,26 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
     await transition(db, queues, ws.id, 'failed', `${message}${tail}`.slice(0, 4000), 'worker', { previewHost: null });
     if (!(err instanceof BerthError)) deps.log(`start of ${ws.id} failed: ${(err as Error).stack}`);
   }
+}
+
+/** An unexpected error while the engine is restarting or gone, as opposed to a problem of the workspace. */
+async function engineTrouble(deps: WorkerDeps, err: unknown): Promise<boolean> {
+  if (err instanceof BerthError) return false;
+  const message = String((err as Error)?.message ?? err);
+  if (/connect (ENOENT|ECONNREFUSED)|ECONNRESET|EPIPE|socket hang up|database not open|shutting down/i.test(message)) return true;
+  return deps.runtime.ping().then(
+    () => false,
+    () => true,
+  );
+}
+
+async function waitForEngine(deps: WorkerDeps, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await deps.runtime.ping().then(() => true, () => false)) return true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return false;
 }
 
 /**

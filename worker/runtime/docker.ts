@@ -535,8 +535,15 @@ export class DockerRuntime implements Runtime {
       ip,
       restartCount: info.RestartCount,
       oomKilled,
-      ...(info.State.Running ? {} : { exitCode: info.State.ExitCode }),
+      ...(info.State.Running ? {} : { exitCode: info.State.ExitCode, finishedAt: info.State.FinishedAt }),
     };
+  }
+
+  async runningWorkspaceIds(): Promise<string[]> {
+    const filters = { label: [LABELS.workspace, `${LABELS.instance}=${this.instance}`], status: ['running', 'restarting'] };
+    const containers = await this.docker.listContainers({ all: true, filters });
+    const ids = containers.filter((c) => c.Labels[LABELS.role] !== 'task').map((c) => c.Labels[LABELS.workspace]!);
+    return [...new Set(ids)];
   }
 
   async removeTasks(workspaceId: string): Promise<void> {

@@ -66,6 +66,8 @@ export interface ContainerStatus {
   ip?: string;
   /** how often the engine's restart policy has restarted it */
   restartCount?: number;
+  /** when it last stopped (ISO time), for one that is not running */
+  finishedAt?: string;
 }
 
 /** A service container died on its own (the engine's event stream). */
@@ -123,6 +125,8 @@ export interface Runtime {
   status(workspaceId: string): Promise<ContainerStatus[]>;
   /** every workspace id that owns a Docker object (by label) */
   listWorkspaceIds(): Promise<string[]>;
+  /** every workspace id with a service or IDE container that is running (or restarting) */
+  runningWorkspaceIds(): Promise<string[]>;
   /** removes the one-off task containers (migrate, seed, populate) a crashed worker may have left */
   removeTasks(workspaceId: string): Promise<void>;
   /**
