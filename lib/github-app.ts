@@ -1,3 +1,5 @@
+import { createAppAuth } from '@octokit/auth-app';
+import { request } from '@octokit/request';
 import { Probot, ProbotOctokit } from 'probot';
 import type { BerthConfig } from './config.js';
 
@@ -5,19 +7,36 @@ export type OctokitClass = typeof ProbotOctokit;
 
 /** A Probot instance for Berth's GitHub App; both processes use it to act as an installation. */
 export function createProbotFor(config: BerthConfig, Octokit: OctokitClass = ProbotOctokit): Probot {
-  return new Probot({
+  const probot = new Probot({
     appId: config.APP_ID!,
     privateKey: config.privateKey!,
     secret: config.WEBHOOK_SECRET!,
     baseUrl: config.githubApiUrl,
     Octokit,
-    logLevel: config.LOG_LEVEL === "silent" ? "fatal" : config.LOG_LEVEL,
+    logLevel: config.LOG_LEVEL === 'silent' ? 'fatal' : config.LOG_LEVEL,
   });
+  return registerTokenMinter(probot, config);
 }
 
-/** An installation access token (1 h); callers must keep it out of logs, payloads and disks. */
+const tokenMinters = new WeakMap<Probot, ReturnType<typeof createAppAuth>>();
+
+/**
+ * Remembers how to mint installation tokens for `probot`. Probot's own `octokit.auth()`
+ * mints them against api.github.com whatever the baseUrl (its auth strategy carries a request
+ * without one), so on GitHub Enterprise Server it only worked when a token was cached already.
+ */
+export function registerTokenMinter(probot: Probot, config: BerthConfig): Probot {
+  tokenMinters.set(
+    probot,
+    createAppAuth({ appId: config.APP_ID!, privateKey: config.privateKey!, request: request.defaults({ baseUrl: config.githubApiUrl }) }),
+  );
+  return probot;
+}
+
+/** An installation access token (1 h, cached); callers must keep it out of logs, payloads and disks. */
 export async function installationToken(probot: Probot, installationId: number): Promise<string> {
-  const octokit = await probot.auth(installationId);
-  const auth = (await octokit.auth({ type: 'installation' })) as { token: string };
-  return auth.token;
+  const mint = tokenMinters.get(probot);
+  if (!mint) throw new Error('installationToken: create the Probot with createProbotFor');
+  const { token } = await mint({ type: 'installation', installationId });
+  return token;
 }

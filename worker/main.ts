@@ -33,7 +33,7 @@ export async function startWorker(opts: StartWorkerOptions) {
   try {
     await runtime.ping();
   } catch (err) {
-    throw new ConfigurationError(`no Docker engine reachable (${process.env.DOCKER_HOST ?? '/var/run/docker.sock'}): ${(err as Error).message}. Start dockerd or set DOCKER_HOST.`);
+    throw new ConfigurationError(`${(err as Error).message}. Start the Docker engine (dockerd) or set DOCKER_HOST.`);
   }
   const deps: WorkerDeps = { ...opts, runtime, log: opts.log ?? console.log };
   const lock = new KeyedMutex();

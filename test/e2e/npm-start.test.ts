@@ -8,6 +8,7 @@ import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { pushPayload, sendWebhook } from '../fakes/webhooks.js';
 import { sampleAppFiles } from '../fixtures/sample-app.js';
 import { getWithHost, waitFor } from '../helpers/http.js';
+import { portOpen } from '../../lib/db/embedded.js';
 
 /**
  * `npm start` as a newcomer runs it: no DATABASE_URL (embedded PostgreSQL under the data
@@ -26,8 +27,8 @@ describe('npm start', () => {
   });
 
   afterAll(async () => {
-    for (const c of children) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 3000));
+    // npm start must shut down cleanly on SIGTERM, embedded PostgreSQL included
+    await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => (c.once('exit', r), stop(c)))));
     // the killed Berth leaves its workspace behind: remove what carries its instance label
     const docker = new Dockerode();
     const filters = { label: [`berth.instance=npmstart${port}`] };
@@ -38,10 +39,14 @@ describe('npm start', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  const stop = (c: ChildProcess) => process.kill(-c.pid!, 'SIGTERM');
+
   function start(env: Record<string, string>) {
     const child = spawn('npm', ['start'], {
       env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // its own process group, so a signal reaches npm and Berth as Ctrl-C or systemd would send it
+      detached: true,
     });
     let output = '';
     child.stdout!.on('data', (d) => (output += d));
@@ -56,9 +61,10 @@ describe('npm start', () => {
     expect(run.output()).toMatch(/PORT: /);
   });
 
-  it('starts with an embedded PostgreSQL and builds a pushed branch', async () => {
+  it('starts with an embedded PostgreSQL, builds a pushed branch, and stops cleanly on SIGTERM', async () => {
     const installationId = fake.addInstallation({ login: 'acme' }).id;
-    fake.createRepo('acme', 'site', { installationId });
+    const repo = `site${port}`;
+    fake.createRepo('acme', repo, { installationId });
     const run = start({
       APP_ID: String(fake.appId),
       PRIVATE_KEY: fake.privateKey,
@@ -69,7 +75,7 @@ describe('npm start', () => {
       BERTH_DATA_DIR: dataDir,
       BERTH_QUEUE_PREFIX: `npmstart${port}`,
       REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      LOG_LEVEL: 'error',
+      LOG_LEVEL: process.env.NPMSTART_LOG ?? 'error',
     });
     await waitFor('Berth to answer /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 90_000, 500).catch((err) => {
       throw new Error(`${err.message}\n${run.output()}`);
@@ -77,13 +83,19 @@ describe('npm start', () => {
     expect(run.output()).toContain('embedded PostgreSQL');
     expect(run.output()).toContain('applied migrations: 20261122000000_init');
 
-    const sha = await fake.pushFiles('acme', 'site', 'main', sampleAppFiles());
-    const res = await sendWebhook(`http://127.0.0.1:${port}/api/github/webhooks`, 'push', pushPayload({ fake, owner: 'acme', repo: 'site', branch: 'main', after: sha, installationId }), fake.webhookSecret);
+    const sha = await fake.pushFiles('acme', repo, 'main', sampleAppFiles());
+    const res = await sendWebhook(`http://127.0.0.1:${port}/api/github/webhooks`, 'push', pushPayload({ fake, owner: 'acme', repo, branch: 'main', after: sha, installationId }), fake.webhookSecret);
     expect(res.status).toBe(200);
     const page = await waitFor('the preview', async () => {
-      const r = await getWithHost(port, `main-site.localhost:${port}`);
+      const r = await getWithHost(port, `main-${repo}.localhost:${port}`);
       return r.status === 200 ? r : null;
+    }).catch((err) => {
+      throw new Error(`${err.message}\n${run.output()}`);
     });
     expect(page.body).toContain('Hello from Berth sample v1');
+
+    stop(run.child);
+    await run.exited;
+    await waitFor('the embedded PostgreSQL to stop', async () => !(await portOpen(54329)), 20_000);
   });
 });

@@ -101,8 +101,11 @@ export class DockerRuntime implements Runtime {
   }
 
   private engineAddress(): string {
-    const modem = this.docker.modem as { socketPath?: string; host?: string; port?: number };
-    return modem.socketPath ?? `${modem.host}:${modem.port ?? ''}`;
+    const modem = this.docker.modem as { socketPath?: unknown; host?: string; port?: number };
+    // dockerode 5 keeps a resolver function as socketPath until the first request
+    if (typeof modem.socketPath === 'string') return modem.socketPath;
+    if (modem.host) return `${modem.host}:${modem.port ?? ''}`;
+    return process.env.DOCKER_HOST ?? '/var/run/docker.sock';
   }
 
   // --- images ---------------------------------------------------------------------------------
@@ -546,8 +549,12 @@ export class DockerRuntime implements Runtime {
     return [...new Set(ids)];
   }
 
-  async removeTasks(workspaceId: string): Promise<void> {
+  async removeTasks(workspaceId: string, waitMs = 0): Promise<void> {
     const tasks = await this.listContainers(workspaceId, 'task');
+    const running = tasks.filter((c) => c.State === 'running');
+    if (waitMs > 0 && running.length) {
+      await Promise.race([Promise.all(running.map((c) => this.docker.getContainer(c.Id).wait().catch(() => undefined))), sleep(waitMs)]);
+    }
     await Promise.all(tasks.map((c) => ignoreNotFound(this.docker.getContainer(c.Id).remove({ force: true }))));
   }
 
