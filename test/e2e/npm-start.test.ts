@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { pushPayload, sendWebhook } from '../fakes/webhooks.js';
 import { sampleAppFiles } from '../fixtures/sample-app.js';
 import { getWithHost, waitFor } from '../helpers/http.js';
+import { removeDockerObjects } from '../helpers/berth.js';
 import { portOpen } from '../../lib/db/embedded.js';
 
 /**
@@ -29,12 +29,8 @@ describe('npm start', () => {
   afterAll(async () => {
     // npm start must shut down cleanly on SIGTERM, embedded PostgreSQL included
     await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => (c.once('exit', r), stop(c)))));
-    // the killed Berth leaves its workspace behind: remove what carries its instance label
-    const docker = new Dockerode();
-    const filters = { label: [`berth.instance=npmstart${port}`] };
-    for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true });
-    for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove();
-    for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove();
+    // the stopped Berth leaves its workspace behind: remove what carries its instance label
+    await removeDockerObjects(`npmstart${port}`);
     await fake?.close();
     await rm(dataDir, { recursive: true, force: true });
   });

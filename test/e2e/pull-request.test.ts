@@ -31,8 +31,6 @@ describe('pull requests', () => {
   });
 
   afterAll(async () => {
-    for (const ws of (await berth?.db.workspace.findMany()) ?? []) await berth.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'test' });
-    await new Promise((r) => setTimeout(r, 2000));
     await berth?.close();
     await fake?.close();
   });

@@ -23,8 +23,6 @@ describe('push: bad input and odd cases', () => {
   });
 
   afterAll(async () => {
-    for (const ws of (await berth?.db.workspace.findMany()) ?? []) await berth.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'test' });
-    await new Promise((r) => setTimeout(r, 2000));
     await berth?.close();
     await fake?.close();
   });

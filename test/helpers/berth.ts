@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import Dockerode from 'dockerode';
 import { ProbotOctokit } from 'probot';
 import { loadConfig } from '../../lib/config.js';
 import { startBerth } from '../../app/main.js';
@@ -11,6 +12,15 @@ export const TestOctokit = ProbotOctokit.defaults((o: Record<string, any>) => ({
   throttle: { ...o.throttle, enabled: false },
   retry: { enabled: false },
 }));
+
+/** Containers, networks and volumes labelled with a Berth instance; images stay as the layer cache. */
+export async function removeDockerObjects(instance: string) {
+  const docker = new Dockerode();
+  const filters = { label: [`berth.instance=${instance}`] };
+  for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+}
 
 export interface FakeGitHubLike {
   host: string;
@@ -62,8 +72,10 @@ export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, s
     logs,
     webhookUrl: `${url}/api/github/webhooks`,
     preview: (slug: string, path = '/', headers: Record<string, string> = {}) => getWithHost(berth.port, `${slug}.localhost:${berth.port}`, path, headers),
+    /** stops Berth, removes every Docker object it made (by its instance label) and its database */
     async close() {
       await berth.close();
+      await removeDockerObjects(config.BERTH_QUEUE_PREFIX);
       await database.drop();
     },
   };
