@@ -26,6 +26,9 @@ export async function startJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promis
   await start(deps, job.data, 0);
 }
 
+/** how long a start waits for a migrate or seed that a dead worker's start left running */
+const ORPHAN_TASK_WAIT_MS = 5 * 60_000;
+
 /** how long a start waits for a Docker engine that stopped answering (e.g. dockerd restarting) */
 const ENGINE_WAIT_MS = 180_000;
 
@@ -67,8 +70,9 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     }
     const config = build.config as unknown as RepoConfig;
     const spec = runSpec(deps, ws, build, config);
-    // One-off containers of a start whose worker died would otherwise finish (or seed) behind our back.
-    await deps.runtime.removeTasks(ws.id);
+    // A migrate or seed left running by a start whose worker died: let it finish (never two at
+    // once, never one cut in half), then clear it away. Its seed marks the disk when it succeeds.
+    await deps.runtime.removeTasks(ws.id, ORPHAN_TASK_WAIT_MS);
     const { created } = await deps.runtime.ensureDisk(spec);
     let seededAt = created ? null : ws.seededAt;
     if (created || (await neverPopulated(deps, ws, spec))) {
@@ -84,8 +88,13 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     }
     if (!seededAt) {
       for (const service of config.services.filter((s) => s.seed)) {
+        const onDisk = spec.services.find((s) => s.name === service.name)?.mountsWorkspace ?? false;
+        if (onDisk && (await seedMarked(deps, spec, service.name))) {
+          log.line(`==> seed of ${service.name} already ran on this disk (in a start that was interrupted)`);
+          continue;
+        }
         await progress(`seeding (${service.name})`);
-        await runStep(deps, spec, service.name, 'seed', service.seed!, log);
+        await runStep(deps, spec, service.name, 'seed', service.seed!, log, onDisk ? seedMarkCommand(service.name) : undefined);
       }
       seededAt = new Date();
       await db.workspace.update({ where: { id: ws.id }, data: { seededAt } });
@@ -171,6 +180,21 @@ async function makeRoom(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
     return true;
   }
   return false;
+}
+
+/**
+ * Seed once per disk, also when the start that ran it died before it could record that: the
+ * seed task itself leaves a mark on the disk, in .git where no `git status` shows it.
+ */
+const seedMark = (service: string) => `.git/berth-seeded-${service}`;
+
+function seedMarkCommand(service: string): string {
+  return `{ if [ -d /workspace/.git ]; then : > /workspace/${seedMark(service)}; fi; }`;
+}
+
+async function seedMarked(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string): Promise<boolean> {
+  const dir = await deps.runtime.workspaceHostPath(spec);
+  return dir !== null && existsSync(join(dir, seedMark(service)));
 }
 
 /**
@@ -266,8 +290,8 @@ async function updateCheckout(deps: WorkerDeps, ws: Workspace & { repository: Re
   await deps.db.workspace.update({ where: { id: ws.id }, data: { notice } });
 }
 
-async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog) {
-  const result = await deps.runtime.runTask(spec, service, command, log.write);
+async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog, onSuccess?: string) {
+  const result = await deps.runtime.runTask(spec, service, onSuccess ? `(\n${command}\n) && ${onSuccess}` : command, log.write);
   if (result.exitCode !== 0) {
     const why = result.oomKilled ? 'was killed: out of memory' : `exited with code ${result.exitCode}`;
     throw new StepFailedError(step, `${step} of service ${service} (${command}) ${why}`, result.tail);

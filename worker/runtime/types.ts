@@ -127,8 +127,11 @@ export interface Runtime {
   listWorkspaceIds(): Promise<string[]>;
   /** every workspace id with a service or IDE container that is running (or restarting) */
   runningWorkspaceIds(): Promise<string[]>;
-  /** removes the one-off task containers (migrate, seed, populate) a crashed worker may have left */
-  removeTasks(workspaceId: string): Promise<void>;
+  /**
+   * removes the one-off task containers (migrate, seed, populate) a crashed worker may have
+   * left, after waiting up to `waitMs` for those still running to finish
+   */
+  removeTasks(workspaceId: string, waitMs?: number): Promise<void>;
   /**
    * follows the engine's events and calls `onDeath` when a service container dies; reconnects
    * by itself when the engine restarts. Optional: a runtime without events relies on the reconciler.
