@@ -11,6 +11,8 @@ import type { RepoConfig } from '../../lib/repo-config.js';
 import type { WorkerDeps } from '../../worker/deps.js';
 import { startJob } from '../../worker/jobs/start.js';
 import { stopJob } from '../../worker/jobs/stop.js';
+import { statusJob } from '../../worker/jobs/status.js';
+import { diagnose, reconcileJob } from '../../worker/jobs/reconcile.js';
 import type { ContainerStatus, Runtime, ServiceEndpoint } from '../../worker/runtime/types.js';
 import { createTestDatabase } from '../helpers/database.js';
 
@@ -142,6 +144,84 @@ describe('workspace transitions under races (real PostgreSQL)', () => {
     }
     expect(outcomes.has('stopped')).toBe(true);
   });
+
+  describe('reconciler decisions', () => {
+    const runtime = new CountingRuntime();
+    const probot = { auth: async () => ({ rest: { repos: { getBranch: async () => ({ data: {} }) } } }) } as never;
+    let deps: WorkerDeps;
+    beforeAll(() => {
+      deps = { config: loadConfig({ BERTH_MEMORY_LIMIT: '64m' } as NodeJS.ProcessEnv), db, queues, runtime, probot, log: () => {} };
+    });
+    const job = (name: string, data: WorkspaceJob) => ({ name, data }) as Job<WorkspaceJob>;
+
+    async function runningWorkspace() {
+      const ws = await workspaceIn('running');
+      const build = await db.build.create({
+        data: { repositoryId: 2n, workspaceId: ws.id, sha: 'c'.repeat(40), state: 'succeeded', images: { web: 'img' }, config: { services: [{ name: 'web' }] } as never },
+      });
+      await db.workspace.update({ where: { id: ws.id }, data: { currentBuildId: build.id, previewService: 'web', previewHost: '10.0.0.2', previewPort: 3000 } });
+      runtime.running.add(ws.id);
+      return db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+    }
+    const web = (over: Partial<ContainerStatus>): ContainerStatus[] => [{ service: 'web', containerId: 'c1', state: 'running', ip: '10.0.0.2', ...over }];
+    const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
+
+    it('judges what a running workspace needs from what the engine runs', async () => {
+      const ws = await runningWorkspace();
+      const judge = async (statuses: ContainerStatus[]) => {
+        runtime.statuses.set(ws.id, statuses);
+        return diagnose(deps, ws);
+      };
+      expect(await judge(web({}))).toEqual({ action: 'none' });
+      expect(await judge([])).toMatchObject({ action: 'stop', reason: 'its containers vanished' });
+      expect(await judge(web({ state: 'exited', exitCode: 1, finishedAt: ago(60_000) }))).toMatchObject({ action: 'restart', reason: 'service web has exited (exit code 1)' });
+      // just exited (e.g. dockerd shutting down): the restart policy gets its chance first
+      expect(await judge(web({ state: 'exited', exitCode: 0, finishedAt: ago(1000) }))).toEqual({ action: 'none' });
+      expect(await judge(web({ state: 'running', oomKilled: true, restartCount: 1 }))).toMatchObject({ action: 'fail', reason: 'service web was killed: out of memory (limit 64m per container)' });
+      expect(await judge(web({ state: 'restarting', restartCount: 12 }))).toMatchObject({ action: 'fail', reason: 'service web keeps crashing (restarted 12 times)' });
+      expect(await judge(web({ ip: '10.0.0.7' }))).toMatchObject({ action: 'refresh', previewHost: '10.0.0.7' });
+      expect(await judge([{ service: 'db', containerId: 'c2', state: 'running' }])).toMatchObject({ action: 'restart', reason: 'the container of service web vanished' });
+      runtime.statuses.delete(ws.id);
+    });
+
+    it('repairs under the status job: follows a new IP, fails an OOM kill, restarts a dead service at most three times', async () => {
+      const ws = await runningWorkspace();
+      runtime.statuses.set(ws.id, web({ ip: '10.0.0.9' }));
+      await statusJob(deps, job('status', { workspaceId: ws.id, actor: 'gateway' }));
+      expect((await db.workspace.findUniqueOrThrow({ where: { id: ws.id } })).previewHost).toBe('10.0.0.9');
+
+      runtime.statuses.set(ws.id, web({ state: 'exited', exitCode: 1, finishedAt: ago(60_000) }));
+      await statusJob(deps, job('status', { workspaceId: ws.id, actor: 'reconciler' }));
+      const starts = await queues.workspaces.getJobs(['waiting', 'prioritized', 'delayed']);
+      expect(starts.find((j) => j?.name === 'start' && j.data.workspaceId === ws.id)?.data).toMatchObject({ actor: 'reconciler', onlyIf: ['running'] });
+      for (let i = 0; i < 3; i++) {
+        await db.workspaceEvent.create({ data: { workspaceId: ws.id, fromState: 'running', toState: 'starting', reason: 'restart', actor: 'reconciler' } });
+      }
+      await db.workspaceEvent.create({ data: { workspaceId: ws.id, fromState: 'starting', toState: 'running', reason: 'running', actor: 'reconciler' } });
+      await statusJob(deps, job('status', { workspaceId: ws.id, actor: 'reconciler' }));
+      const gaveUp = await db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+      expect(gaveUp.state).toBe('failed');
+      expect(gaveUp.stateReason).toContain('restarted 3 times in the last 15 minutes');
+      expect(runtime.running.has(ws.id)).toBe(false);
+
+      const hungry = await runningWorkspace();
+      runtime.statuses.set(hungry.id, web({ oomKilled: true, restartCount: 1 }));
+      await statusJob(deps, job('status', { workspaceId: hungry.id, actor: 'reconciler' }));
+      expect(await db.workspace.findUniqueOrThrow({ where: { id: hungry.id } })).toMatchObject({ state: 'failed', previewHost: null });
+      expect(runtime.running.has(hungry.id)).toBe(false);
+    });
+
+    it('fails a workspace stuck starting with no job left to finish it, and leaves one with a job alone', async () => {
+      const lost = await workspaceIn('starting');
+      const queuedFor = await workspaceIn('starting');
+      await queues.enqueueWorkspace('start', { workspaceId: queuedFor.id }, { delay: 60_000 });
+      await db.$executeRaw`UPDATE "Workspace" SET "updatedAt" = now() - interval '3 minutes' WHERE "id" IN (${lost.id}, ${queuedFor.id})`;
+      const { repaired } = await reconcileJob(deps);
+      expect(repaired).toContain(lost.id);
+      expect(await db.workspace.findUniqueOrThrow({ where: { id: lost.id } })).toMatchObject({ state: 'failed', stateReason: expect.stringContaining('no job is left to finish it') });
+      expect((await db.workspace.findUniqueOrThrow({ where: { id: queuedFor.id } })).state).toBe('starting');
+    });
+  });
 });
 
 function sleep(ms: number) {
@@ -151,6 +231,8 @@ function sleep(ms: number) {
 /** A runtime whose every call takes a few milliseconds and which only remembers what runs. */
 class CountingRuntime implements Runtime {
   running = new Set<string>();
+  /** what status() reports, per workspace, instead of the default */
+  statuses = new Map<string, ContainerStatus[]>();
   private tick = () => sleep(3 + Math.random() * 10);
   async ping() {}
   async buildImage() {
@@ -188,6 +270,8 @@ class CountingRuntime implements Runtime {
     this.running.delete(workspaceId);
   }
   async status(workspaceId: string): Promise<ContainerStatus[]> {
+    const set = this.statuses.get(workspaceId);
+    if (set) return set;
     return this.running.has(workspaceId) ? [{ service: 'web', containerId: `c-${workspaceId}`, state: 'running' }] : [];
   }
   async listWorkspaceIds() {
