@@ -226,7 +226,18 @@ export class DockerRuntime implements Runtime {
 
   /** Returns true when the volume did not exist before. */
   private async ensureVolume(spec: WorkspaceRunSpec, name: string, service?: string): Promise<boolean> {
-    if (await ignoreNotFound(this.docker.getVolume(name).inspect())) return false;
+    const existing = await ignoreNotFound(this.docker.getVolume(name).inspect());
+    const owner = existing?.Labels?.[LABELS.workspace];
+    if (existing && (!owner || owner === spec.workspaceId)) return false;
+    if (existing) {
+      // Same name, someone else's disk: never hand it to this workspace.
+      const instance = existing.Labels?.[LABELS.instance];
+      if (instance !== this.instance) {
+        throw new StepFailedError('start', `the Docker volume ${name} belongs to another Berth (${instance ?? 'unlabelled'}) on this Docker engine; remove it, or give each Berth its own engine`);
+      }
+      // left behind by an earlier workspace of this Berth with the same slug (deleted, its disk not)
+      await this.docker.getVolume(name).remove();
+    }
     await this.docker.createVolume({ Name: name, Labels: this.labelsOf(spec, service) });
     return true;
   }
