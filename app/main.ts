@@ -2,7 +2,7 @@ import { run } from 'probot';
 import { loadConfig, type BerthConfig } from '../lib/config.js';
 import { bootInfra, loadDotEnv } from '../lib/boot.js';
 import { createProbotFor, type OctokitClass } from '../lib/github-app.js';
-import { BerthError } from '../lib/errors.js';
+import { closeOnSignals, runAsMain } from '../lib/process.js';
 import { createBerthServer } from './server.js';
 
 /**
@@ -50,17 +50,7 @@ async function main() {
     return;
   }
   const berth = await startBerth(config);
-  const stop = async () => {
-    await berth.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignals(() => berth.close());
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((err) => {
-    console.error(err instanceof BerthError ? `[berth] ${err.message}` : err);
-    process.exit(1);
-  });
-}
+runAsMain(import.meta.url, main);

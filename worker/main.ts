@@ -5,7 +5,8 @@ import type { PrismaClient } from '../lib/db/client.js';
 import { QUEUE, type BuildJob, type Queues, type WorkspaceJob } from '../lib/queue.js';
 import { bootInfra, loadDotEnv } from '../lib/boot.js';
 import { createProbotFor } from '../lib/github-app.js';
-import { BerthError, ConfigurationError } from '../lib/errors.js';
+import { ConfigurationError } from '../lib/errors.js';
+import { closeOnSignals, runAsMain } from '../lib/process.js';
 import type { WorkerDeps } from './deps.js';
 import type { Runtime } from './runtime/types.js';
 import { DockerRuntime } from './runtime/docker.js';
@@ -103,18 +104,10 @@ async function main() {
   const infra = await bootInfra(config);
   const worker = await startWorker({ config, db: infra.db, queues: infra.queues, probot: createProbotFor(config) });
   console.log('[berth] worker started');
-  const stop = async () => {
+  closeOnSignals(async () => {
     await worker.close();
     await infra.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((err) => {
-    console.error(err instanceof BerthError ? `[berth] ${err.message}` : err);
-    process.exit(1);
   });
 }
+
+runAsMain(import.meta.url, main);
