@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { AppDeps } from '../deps.js';
 import type { Workspace } from '../../lib/db/client.js';
 import { sendPage } from '../http.js';
+import { showWorkspaceState } from './workspace-state-page.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
 import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
 
@@ -116,28 +117,13 @@ export class Gateway {
   }
 
   private async showState(ws: Lookup, res: ServerResponse) {
-    const base = { workspace: ws, repo: ws.repo, berthUrl: this.deps.config.berthUrl };
-    if (ws.state === 'failed') {
-      sendPage(res, 502, 'pages/failed.njk', { ...base, detailsUrl: `${this.deps.config.berthUrl}/workspaces/${ws.id}` });
-      return;
-    }
-    if (ws.state === 'deleted') {
-      sendPage(res, 404, 'pages/not-found.njk', { ...base, message: `The workspace “${ws.slug}” was deleted.` });
-      return;
-    }
-    if (ws.state === 'stopped') {
-      // Every request to a sleeping workspace asks; one wake-up job runs.
-      await this.deps.queues.enqueueWorkspace(
-        'start',
-        { workspaceId: ws.id, actor: 'gateway', reason: 'woken by a request to its preview', onlyIf: ['stopped'] },
-        { deduplication: { id: `wake:${ws.id}` } },
-      );
-      this.cache.delete(ws.slug);
-    }
-    const heading = { queued: 'Waiting to build', building: 'Building', starting: 'Starting', stopped: 'Waking up', running: 'Starting' }[ws.state] ?? 'Please wait';
-    const detail =
-      ws.state === 'stopped' ? 'It was stopped; Berth is starting it again.' : ws.state === 'queued' ? 'A build is queued.' : 'Berth is getting it ready.';
-    sendPage(res, 503, 'pages/waiting.njk', { ...base, heading, detail, refresh: 2 }, { 'retry-after': '2' });
+    if (ws.state === 'stopped') this.cache.delete(ws.slug);
+    await showWorkspaceState(this.deps, res, ws, ws.repo, {
+      actor: 'gateway',
+      wakeReason: 'woken by a request to its preview',
+      runningHeading: 'Starting',
+      detail: ws.state === 'queued' ? 'A build is queued.' : 'Berth is getting it ready.',
+    });
   }
 
   private async lookup(slug: string): Promise<Lookup | null> {

@@ -10,6 +10,7 @@ import { ideOrigin, ideSlugFromHost } from './hosts.js';
 import { IdeContainers, type IdeEndpoint } from './containers.js';
 import { runTerminal, type TerminalProgram } from './terminal.js';
 import { serveAsset } from './assets.js';
+import { showWorkspaceState } from '../gateway/workspace-state-page.js';
 
 const TERMINAL_PATH = '/__berth/terminal';
 /** lastActivityAt is written at most this often per workspace */
@@ -182,23 +183,13 @@ export class IdeGateway {
   // --- workspace state -------------------------------------------------------------------------------
 
   private async showState(ws: IdeWorkspace, res: ServerResponse) {
-    const base = { workspace: ws, repo: ws.repository.fullName, berthUrl: this.deps.config.berthUrl };
-    if (ws.state === 'failed') {
-      sendPage(res, 502, 'pages/failed.njk', { ...base, detailsUrl: `${this.deps.config.berthUrl}/workspaces/${ws.id}` });
-      return;
-    }
-    if (ws.state === 'stopped') {
-      // Same wake-up job as the preview gateway's: every request asks, one start runs.
-      await this.deps.queues.enqueueWorkspace(
-        'start',
-        { workspaceId: ws.id, actor: 'ide', reason: 'woken by opening its IDE', onlyIf: ['stopped'] },
-        { deduplication: { id: `wake:${ws.id}` } },
-      );
-      this.cache.delete(ws.slug);
-    }
-    const heading = { queued: 'Waiting to build', building: 'Building', starting: 'Starting', stopped: 'Waking up', running: 'Starting the IDE' }[ws.state] ?? 'Please wait';
-    const detail = ws.state === 'stopped' ? 'It was stopped; Berth is starting it again.' : 'Berth is getting the workspace ready; the IDE opens as soon as it is.';
-    sendPage(res, 503, 'pages/waiting.njk', { ...base, heading, detail, refresh: 2 }, { 'retry-after': '2' });
+    if (ws.state === 'stopped') this.cache.delete(ws.slug);
+    await showWorkspaceState(this.deps, res, ws, ws.repository.fullName, {
+      actor: 'ide',
+      wakeReason: 'woken by opening its IDE',
+      runningHeading: 'Starting the IDE',
+      detail: 'Berth is getting the workspace ready; the IDE opens as soon as it is.',
+    });
   }
 
   private async lookup(slug: string): Promise<IdeWorkspace | null> {
