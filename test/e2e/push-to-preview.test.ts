@@ -79,7 +79,11 @@ describe('push a branch, get a running workspace with a live preview', () => {
       150_000,
       500,
     );
-    const after = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+    // the checkout is fast-forwarded before the new images start: wait for the switch itself
+    const after = await waitFor('the workspace to run the second commit', async () => {
+      const w = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+      return w.state === 'running' && w.runningSha === sha2 ? w : null;
+    });
     expect(after.runningSha).toBe(sha2);
     // seed ran once for this disk, migrate on both starts
     const seedBuild = await berth.db.build.findFirstOrThrow({ where: { workspaceId: ws.id, sha: sha2 } });
