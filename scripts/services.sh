@@ -81,7 +81,9 @@ else
     # A socket left behind by a dead daemon is removed by dockerd itself; a stale
     # pid file is only a problem when its pid is alive, which it is not here.
     rm -f /var/run/docker.pid
-    setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    # One bridge network per workspace: Docker's default pools hold only ~31 of them, so
+    # hand out /24s from 172.16.0.0/12 instead (4096 networks).
+    setsid dockerd --default-address-pool base=172.16.0.0/12,size=24 >>"$DOCKERD_LOG" 2>&1 </dev/null &
   fi
   for _ in $(seq 1 60); do
     if docker_ok; then break; fi

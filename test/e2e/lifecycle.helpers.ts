@@ -92,7 +92,7 @@ export async function startDockerd(): Promise<void> {
   if (!dockerdPids().length) {
     fs.rmSync('/var/run/docker.pid', { force: true });
     const log = fs.openSync('/var/log/dockerd.log', 'a');
-    const child = spawn('setsid', ['dockerd'], { detached: true, stdio: ['ignore', log, log] });
+    const child = spawn('setsid', ['dockerd', '--default-address-pool', 'base=172.16.0.0/12,size=24'], { detached: true, stdio: ['ignore', log, log] });
     child.unref();
     fs.closeSync(log);
   }
