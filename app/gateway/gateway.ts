@@ -8,6 +8,12 @@ import { showWorkspaceState } from './workspace-state-page.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
 import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
 
+/**
+ * How long a workspace lookup is reused: saves a query per request under load, yet a workspace
+ * that just became running is proxied within a quarter second.
+ */
+const LOOKUP_TTL_MS = 250;
+
 /** `<slug>.<previewDomain>[:port]` → slug, or undefined when the host is not a workspace's. */
 export function slugFromHost(host: string | undefined, previewDomain: string): string | undefined {
   if (!host) return undefined;
@@ -128,7 +134,7 @@ export class Gateway {
 
   private async lookup(slug: string): Promise<Lookup | null> {
     const hit = this.cache.get(slug);
-    if (hit && Date.now() - hit.at < 1000) return hit.value;
+    if (hit && Date.now() - hit.at < LOOKUP_TTL_MS) return hit.value;
     const row = await this.deps.db.workspace.findUnique({
       where: { slug },
       select: {
