@@ -939,7 +939,7 @@ async function partScale(berth: Berth, fake: FakeGitHub) {
   const files = benchFiles(`${RUN_ID}-scale`);
   const base = await berthMemory(berth);
   scale.base = { berthRss: base.rss, berthHeap: base.heap, dockerd: (await processRss((c) => c === 'dockerd')).rss, shims: await processRss((c) => c.startsWith('containerd-shim')), networks: await networkCount() };
-  say(`  before: ${scale.base.networks} bridge networks exist on this engine (default pools give ~31)`);
+  say(`  before: ${scale.base.networks} bridge networks exist on this engine (Docker's default address pools hold 31)`);
   const ids: string[] = [];
   for (let n = 1; n <= target; n++) {
     if (remaining() < 75_000) {
