@@ -126,8 +126,13 @@ describe('push: bad input and odd cases', () => {
   });
 
   it('several pushes in a row build only the newest commit', async () => {
+    // four commits, then their webhooks in quick succession, as GitHub delivers a burst
     const shas: string[] = [];
-    for (let i = 0; i < 4; i++) shas.push(await push('burst', sampleAppFiles({ 'message.txt': `burst ${i}` })));
+    for (let i = 0; i < 4; i++) shas.push(await fake.pushFiles('acme', 'shop', 'burst', sampleAppFiles({ 'message.txt': `burst ${i}` })));
+    for (const sha of shas) {
+      const res = await sendWebhook(berth.webhookUrl, 'push', pushPayload({ fake, owner: 'acme', repo: 'shop', branch: 'burst', after: sha, installationId }), fake.webhookSecret);
+      expect(res.status).toBe(200);
+    }
     const ws = await settled('burst', shas[3]!);
     expect(ws.state).toBe('running');
     const builds = await berth.db.build.findMany({ where: { workspaceId: ws.id }, orderBy: { createdAt: 'asc' } });

@@ -40,6 +40,9 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
   // A wake-up (many requests may ask) or a repair only makes sense in the state it was asked in.
   const onlyIf = job.data.onlyIf ?? (job.data.actor === 'gateway' || job.data.actor === 'ide' ? ['stopped'] : undefined);
   if (onlyIf && !onlyIf.includes(ws.state)) return;
+  // A newer commit is still queued or building: its build starts the workspace when done.
+  // Starting an older build now would also take over currentBuildId and cancel that build.
+  if (await buildInFlight(deps, ws)) return;
   const build = await newestSuccessfulBuild(deps, ws);
   if (!build) {
     await transition(db, queues, ws.id, 'failed', `no successful build of branch ${ws.branch} yet: push a commit that builds, then start again`, job.data.actor ?? 'worker');
@@ -229,6 +232,12 @@ async function startIde(deps: WorkerDeps, spec: WorkspaceRunSpec, config: RepoCo
     log.line(`==> IDE: VS Code did not start in ${service.name}'s image (${(err as Error).message}); it needs a glibc-based image. The IDE opens a terminal instead`);
     if (err instanceof StepFailedError && err.logTail) log.line(err.logTail);
   }
+}
+
+async function buildInFlight(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
+  if (!ws.currentBuildId) return false;
+  const current = await deps.db.build.findUnique({ where: { id: ws.currentBuildId }, select: { state: true } });
+  return current?.state === 'queued' || current?.state === 'running';
 }
 
 async function newestSuccessfulBuild(deps: WorkerDeps, ws: Workspace): Promise<Build | null> {
