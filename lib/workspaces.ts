@@ -17,7 +17,7 @@ export async function transition(
   to: WorkspaceState,
   reason: string,
   actor: string,
-  extra: Partial<Pick<Workspace, 'runningSha' | 'currentBuildId' | 'previewHost' | 'previewPort' | 'seededAt' | 'lastActivityAt'>> = {},
+  extra: Partial<Pick<Workspace, 'runningSha' | 'currentBuildId' | 'previewHost' | 'previewPort' | 'seededAt' | 'lastActivityAt' | 'ideState'>> = {},
   opts: { from?: WorkspaceState[] } = {},
 ): Promise<Workspace | null> {
   const updated = await db.$transaction(async (tx) => {

@@ -21,6 +21,7 @@ type IdeWorkspace = GatedWorkspace & {
   state: string;
   stateReason: string | null;
   ide: string;
+  ideState: string | null;
   previewService: string | null;
   previewHost: string | null;
 };
@@ -67,9 +68,14 @@ export class IdeGateway {
       return true;
     }
     if (ws.ide === 'vscode') {
-      const endpoint = await this.containers.codeServer(ws.id).catch(() => null);
+      const endpoint = await this.codeServer(ws);
       if (endpoint) {
         this.proxy(ws, endpoint, req, res);
+        return true;
+      }
+      // VS Code starts after the app runs: wait for it rather than fall back to a terminal.
+      if (ws.ideState === 'starting') {
+        await this.showState(ws, res);
         return true;
       }
     }
@@ -105,7 +111,7 @@ export class IdeGateway {
       await this.openTerminal(ws, req, socket, head, url);
       return true;
     }
-    const endpoint = ws.ide === 'vscode' ? await this.containers.codeServer(ws.id).catch(() => null) : null;
+    const endpoint = ws.ide === 'vscode' ? await this.codeServer(ws) : null;
     if (!endpoint) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
@@ -180,6 +186,14 @@ export class IdeGateway {
     socket.on('close', close);
   }
 
+  /** where the workspace's code-server answers; looks again when the worker just reported it running */
+  private async codeServer(ws: IdeWorkspace): Promise<IdeEndpoint | null> {
+    const endpoint = await this.containers.codeServer(ws.id).catch(() => null);
+    if (endpoint || ws.ideState !== 'running') return endpoint;
+    this.containers.forget(ws.id);
+    return this.containers.codeServer(ws.id).catch(() => null);
+  }
+
   // --- workspace state -------------------------------------------------------------------------------
 
   private async showState(ws: IdeWorkspace, res: ServerResponse) {
@@ -204,6 +218,7 @@ export class IdeGateway {
         state: true,
         stateReason: true,
         ide: true,
+        ideState: true,
         previewService: true,
         previewHost: true,
         repository: { select: { owner: true, name: true, installationId: true, fullName: true } },

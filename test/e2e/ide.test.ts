@@ -227,6 +227,43 @@ describe('browser IDE behind GitHub sign-in', () => {
     expect(client.cookie(`${codeWs.slug}.ide.localhost`, 'berth_ws')).toBeTruthy();
   });
 
+  it('starts VS Code after the app runs, and says so on the IDE host meanwhile (no terminal fallback)', async () => {
+    await push('feature/ide-wait', sampleAppFiles());
+    const ws = await waitFor('the workspace to be recorded', () => berth.db.workspace.findFirst({ where: { branch: 'feature/ide-wait' } }), 60_000, 100);
+    const { client } = await signIn('wes-writer', entry(ws.id));
+    const seen: string[] = [];
+    let previewWhileIdeStarting = false;
+    await waitFor(
+      'VS Code on the IDE host',
+      async () => {
+        const now = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+        if (now.state === 'failed') throw new Error(`workspace failed: ${now.stateReason}`);
+        if (now.state !== 'running') return false;
+        const res = await client.get(`${ideOrigin(ws.slug)}/`, { follow: true });
+        const kind =
+          res.body.includes('vscode-workbench-web-configuration') ? 'vscode'
+          : res.status === 503 && res.body.includes('Starting the IDE') ? 'starting'
+          : res.body.includes('data-program=') ? 'terminal'
+          : `HTTP ${res.status}`;
+        seen.push(kind);
+        if (kind === 'starting' && !previewWhileIdeStarting) {
+          // the preview does not wait for the IDE: it already answers
+          previewWhileIdeStarting = (await berth.preview(ws.slug)).status === 200;
+        }
+        return kind === 'vscode';
+      },
+      240_000,
+      100,
+    );
+    expect(seen.filter((k) => k !== 'starting' && k !== 'vscode')).toEqual([]);
+    expect(seen).toContain('starting');
+    expect(previewWhileIdeStarting).toBe(true);
+    const final = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+    expect(final.ideState).toBe('running');
+    const log = (await berth.db.buildLogChunk.findMany({ where: { buildId: final.currentBuildId! }, orderBy: { id: 'asc' } })).map((c) => c.text).join('');
+    expect(log.indexOf('==> running: preview service')).toBeLessThan(log.indexOf('==> IDE: VS Code is running'));
+  });
+
   it('in Chromium: signs in, types in the terminal IDE and sees the output; opens VS Code on the repository', async () => {
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',

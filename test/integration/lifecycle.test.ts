@@ -262,6 +262,7 @@ class CountingRuntime implements Runtime {
   async startIde(): Promise<ServiceEndpoint> {
     throw new Error('no IDE here');
   }
+  async stopIde() {}
   async stopServices(workspaceId: string) {
     await this.tick();
     this.running.delete(workspaceId);

@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyMigrations } from '../../lib/db/migrate.js';
 import { createPrisma } from '../../lib/db/client.js';
 import { createTestDatabase } from '../helpers/database.js';
+
+/** every committed migration, oldest first (their names sort by time) */
+const MIGRATIONS = readdirSync('prisma/migrations', { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name)
+  .sort();
+const checksum = (name: string) => createHash('sha256').update(readFileSync(`prisma/migrations/${name}/migration.sql`, 'utf8')).digest('hex');
 
 describe('applyMigrations on a real PostgreSQL', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -17,18 +24,15 @@ describe('applyMigrations on a real PostgreSQL', () => {
 
   it('applies every migration once, records it as Prisma does, and the client can use the schema', async () => {
     const first = await applyMigrations(database.url);
-    expect(first).toContain('20261122000000_init');
+    expect(first).toEqual(MIGRATIONS);
+    expect(first[0]).toBe('20261122000000_init');
     expect(await applyMigrations(database.url)).toEqual([]);
 
     const c = new pg.Client({ connectionString: database.url });
     await c.connect();
-    const { rows } = await c.query('SELECT migration_name, checksum, finished_at FROM "_prisma_migrations"');
+    const { rows } = await c.query('SELECT migration_name, checksum, finished_at FROM "_prisma_migrations" ORDER BY migration_name');
     await c.end();
-    const sql = readFileSync('prisma/migrations/20261122000000_init/migration.sql', 'utf8');
-    expect(rows).toEqual([
-      expect.objectContaining({ migration_name: '20261122000000_init', checksum: createHash('sha256').update(sql).digest('hex') }),
-    ]);
-    expect(rows[0].finished_at).toBeInstanceOf(Date);
+    expect(rows).toEqual(MIGRATIONS.map((name) => expect.objectContaining({ migration_name: name, checksum: checksum(name), finished_at: expect.any(Date) })));
 
     const db = createPrisma(database.url);
     await db.installation.create({ data: { id: 1n, accountLogin: 'acme', accountType: 'Organization' } });
@@ -42,7 +46,7 @@ describe('applyMigrations on a real PostgreSQL', () => {
     const other = await createTestDatabase();
     try {
       const [a, b] = await Promise.all([applyMigrations(other.url), applyMigrations(other.url)]);
-      expect([...a, ...b]).toEqual(['20261122000000_init']);
+      expect([...a, ...b].sort()).toEqual(MIGRATIONS);
     } finally {
       await other.drop();
     }

@@ -55,7 +55,7 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     'starting',
     job.data.reason && job.data.actor !== 'worker' ? `${job.data.reason}: starting ${build.sha.slice(0, 7)}` : `starting ${build.sha.slice(0, 7)}`,
     job.data.actor ?? 'worker',
-    { currentBuildId: build.id, previewHost: null },
+    { currentBuildId: build.id, previewHost: null, ideState: null },
     onlyIf ? { from: onlyIf as Workspace['state'][] } : {},
   );
   if (!started) return; // a racing stop or delete won
@@ -109,7 +109,7 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await progress(`waiting for ${service.name} to answer ${service.health ?? '/'}`);
       await deps.runtime.waitHealthy(spec, endpoint, service.port!, service.health ?? '/', deps.config.BERTH_HEALTH_TIMEOUT);
     }
-    await startIde(deps, spec, config, log, progress);
+    const ideService = ideServiceOf(deps, spec, config, log);
     const preview = endpoints.find((e) => e.service === config.preview.service)!;
     const previewPort = config.services.find((s) => s.name === config.preview.service)!.port!;
     log.line(`==> running: preview service ${preview.service} at ${preview.host}:${previewPort}`);
@@ -119,8 +119,11 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       runningSha: build.sha,
       previewHost: preview.host,
       previewPort,
+      ideState: ideService ? 'starting' : null,
     });
     if (!done) await deps.runtime.stopServices(ws.id); // stopped or deleted meanwhile
+    // After `running`: the preview does not wait for VS Code (about a second and a half).
+    else if (ideService) await startIde(deps, ws.id, spec, ideService, log);
   } catch (err) {
     if (attempt < 2 && (await engineTrouble(deps, err))) {
       // Not the workspace's fault: wait for the engine, then start again from the top.
@@ -211,26 +214,45 @@ async function neverPopulated(deps: WorkerDeps, ws: Workspace, spec: WorkspaceRu
 }
 
 /**
- * `workspace.ide: vscode`: code-server next to the services. Never fatal: without it the IDE
- * link opens a terminal instead, and the log says why.
+ * `workspace.ide: vscode`: the service whose image code-server runs in (the preview service
+ * when it has the disk), or null when the workspace has no VS Code here (the log says why).
  */
-async function startIde(deps: WorkerDeps, spec: WorkspaceRunSpec, config: RepoConfig, log: BuildLog, progress: (reason: string) => Promise<void>) {
-  if ((config.workspace?.ide ?? 'vscode') !== 'vscode') return;
+function ideServiceOf(deps: WorkerDeps, spec: WorkspaceRunSpec, config: RepoConfig, log: BuildLog): string | null {
+  if ((config.workspace?.ide ?? 'vscode') !== 'vscode') return null;
   const withDisk = spec.services.filter((s) => s.mountsWorkspace);
   const service = withDisk.find((s) => s.name === config.preview.service) ?? withDisk[0];
-  if (!service) return;
-  const codeServerDir = deps.config.codeServerDir;
-  if (!existsSync(join(codeServerDir, '.berth-installed'))) {
-    log.line(`==> IDE: code-server is not installed in ${codeServerDir} (run scripts/install-code-server.sh); the IDE opens a terminal instead`);
-    return;
+  if (!service) return null;
+  if (!existsSync(join(deps.config.codeServerDir, '.berth-installed'))) {
+    log.line(`==> IDE: code-server is not installed in ${deps.config.codeServerDir} (run scripts/install-code-server.sh); the IDE opens a terminal instead`);
+    return null;
   }
+  return service.name;
+}
+
+/**
+ * Starts code-server next to the running services. Never fatal: without it the IDE link opens
+ * a terminal instead, and the log says why. Until it answers, the IDE host says it is starting.
+ */
+async function startIde(deps: WorkerDeps, workspaceId: string, spec: WorkspaceRunSpec, service: string, log: BuildLog) {
+  let ideState = 'running';
   try {
-    await progress('starting the IDE (VS Code)');
-    await deps.runtime.startIde(spec, { service: service.name, codeServerDir }, IDE_START_TIMEOUT_MS);
+    log.line('==> starting the IDE (VS Code)');
+    await deps.runtime.startIde(spec, { service, codeServerDir: deps.config.codeServerDir }, IDE_START_TIMEOUT_MS);
+    log.line('==> IDE: VS Code is running');
   } catch (err) {
+    ideState = 'unavailable';
     // The usual cause: an image without glibc (alpine, distroless), where the install's node cannot run.
-    log.line(`==> IDE: VS Code did not start in ${service.name}'s image (${(err as Error).message}); it needs a glibc-based image. The IDE opens a terminal instead`);
+    log.line(`==> IDE: VS Code did not start in ${service}'s image (${(err as Error).message}); it needs a glibc-based image. The IDE opens a terminal instead`);
     if (err instanceof StepFailedError && err.logTail) log.line(err.logTail);
+  }
+  await log.flush().catch(() => {});
+  // Only while that start's `running` lasts: a stop or a newer start meanwhile has its own say.
+  const updated = await deps.db.workspace
+    .updateMany({ where: { id: workspaceId, state: 'running', ideState: 'starting' }, data: { ideState } })
+    .catch(() => ({ count: 0 }));
+  if (updated.count === 0 && ideState === 'running') {
+    const now = await deps.db.workspace.findUnique({ where: { id: workspaceId }, select: { state: true } }).catch(() => null);
+    if (now && now.state !== 'running') await deps.runtime.stopIde(workspaceId).catch(() => {});
   }
 }
 

@@ -500,9 +500,13 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  async stopIde(workspaceId: string): Promise<void> {
+    await Promise.all((await this.listContainers(workspaceId, 'ide')).map((c) => this.stopAndRemove(c.Id)));
+  }
+
   async stopServices(workspaceId: string): Promise<void> {
     // The IDE goes first: it holds the disk and a terminal into the services.
-    await Promise.all((await this.listContainers(workspaceId, 'ide')).map((c) => this.stopAndRemove(c.Id)));
+    await this.stopIde(workspaceId);
     const containers = await this.listContainers(workspaceId, 'service');
     // Reverse of start order: the app lets go of its database before the database stops.
     const dependents = containers.filter((c) => !isImageService(c));

@@ -118,6 +118,8 @@ export interface Runtime {
    * StepFailedError carries its log tail.
    */
   startIde(spec: WorkspaceRunSpec, ide: IdeSpec, timeoutMs: number): Promise<ServiceEndpoint>;
+  /** stops and removes the IDE container only (a stop that raced the IDE's start) */
+  stopIde(workspaceId: string): Promise<void>;
   /** stops and removes the service containers and the IDE container, keeping volumes */
   stopServices(workspaceId: string): Promise<void>;
   /** removes containers, network and volumes of a workspace */
