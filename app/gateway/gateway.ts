@@ -4,15 +4,17 @@ import type { Duplex } from 'node:stream';
 import type { AppDeps } from '../deps.js';
 import type { Workspace } from '../../lib/db/client.js';
 import { sendPage } from '../http.js';
-import { showWorkspaceState } from './workspace-state-page.js';
+import { showWorkspaceState, wakeIfStopped } from './workspace-state-page.js';
+import { WorkspaceLookup } from './workspace-lookup.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
 import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
 
 /**
- * How long a workspace lookup is reused: saves a query per request under load, yet a workspace
- * that just became running is proxied within a quarter second.
+ * How long a WebSocket to a workspace that is not serving yet (stopped, starting, first build)
+ * is held before it gets a 503: long enough for a wake-up, not for a build that hangs.
  */
-const LOOKUP_TTL_MS = 250;
+const UPGRADE_WAIT_MS = 120_000;
+const UPGRADE_POLL_MS = 250;
 
 /** `<slug>.<previewDomain>[:port]` → slug, or undefined when the host is not a workspace's. */
 export function slugFromHost(host: string | undefined, previewDomain: string): string | undefined {
@@ -35,7 +37,7 @@ type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason'
  * wakes stopped workspaces, and records activity for the idle timer.
  */
 export class Gateway {
-  private cache = new Map<string, { at: number; value: Lookup | null }>();
+  private lookups: WorkspaceLookup<Lookup>;
   private lastActivity = new Map<string, number>();
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -43,13 +45,15 @@ export class Gateway {
   constructor(
     private deps: AppDeps,
     private gate?: WorkspaceGate,
-  ) {}
+  ) {
+    this.lookups = new WorkspaceLookup((slug) => this.load(slug));
+  }
 
   /** Handles the request when its Host is a workspace's; false otherwise. */
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const slug = slugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
     if (!slug) return false;
-    const ws = await this.lookup(slug);
+    const ws = await this.lookups.get(slug);
     if (!ws) {
       sendPage(res, 404, 'pages/not-found.njk', { message: `No workspace is called “${slug}”.`, berthUrl: this.deps.config.berthUrl });
       return true;
@@ -67,20 +71,29 @@ export class Gateway {
     return true;
   };
 
-  /** WebSocket upgrades for workspace hosts; false when the host is not a workspace's. */
+  /**
+   * WebSocket upgrades for workspace hosts; false when the host is not a workspace's. A
+   * WebSocket cannot show a waiting page, so one to a stopped workspace wakes it and is held
+   * until the app answers (a dev server's live-reload client then simply connects).
+   */
   handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> => {
     const slug = slugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
     if (!slug) return false;
-    const ws = await this.lookup(slug);
-    if (!ws || !proxiable(ws)) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+    const found = await this.lookups.get(slug);
+    if (!found || found.state === 'deleted') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
-    if (ws.previewPrivate && !(this.gate && (await this.gate.admitUpgrade(req, socket, ws, 'preview')))) {
+    if (found.previewPrivate && !(this.gate && (await this.gate.admitUpgrade(req, socket, found, 'preview')))) {
       if (socket.writable) socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return true;
     }
-    this.touch(ws);
+    this.touch(found);
+    const ws = proxiable(found) ? found : await this.untilServing(found, socket);
+    if (!ws) {
+      if (socket.writable) socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
     const upstream = net.connect(ws.previewPort!, ws.previewHost!, () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
       // Berth's cookies never reach the workspace's code.
@@ -112,7 +125,7 @@ export class Gateway {
     upstream.on('error', () => {
       // The container is gone or restarting: show the state page rather than a bare error, and
       // have the worker look (a container that came back on another IP after a dockerd restart).
-      this.cache.delete(ws.slug);
+      this.lookups.forget(ws.slug);
       void this.deps.queues
         .enqueueWorkspace('status', { workspaceId: ws.id, actor: 'gateway', reason: 'its preview did not answer' }, { deduplication: { id: `status:${ws.id}` } })
         .catch(() => {});
@@ -122,8 +135,26 @@ export class Gateway {
     req.pipe(upstream);
   }
 
+  /**
+   * Wakes the workspace if it is stopped and waits until its preview can be proxied; null when
+   * it fails, is deleted, the client gives up, or it takes longer than UPGRADE_WAIT_MS.
+   */
+  private async untilServing(ws: Lookup, socket: Duplex): Promise<Lookup | null> {
+    await wakeIfStopped(this.deps, ws, 'gateway', 'woken by a WebSocket to its preview');
+    const deadline = Date.now() + UPGRADE_WAIT_MS;
+    let gone = false;
+    socket.once('close', () => (gone = true));
+    while (!gone && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, UPGRADE_POLL_MS));
+      const now = await this.lookups.get(ws.slug, { fresh: true });
+      if (!now || now.state === 'failed' || now.state === 'deleted') return null;
+      if (proxiable(now)) return now;
+    }
+    return null;
+  }
+
   private async showState(ws: Lookup, res: ServerResponse) {
-    if (ws.state === 'stopped') this.cache.delete(ws.slug);
+    if (ws.state === 'stopped') this.lookups.forget(ws.slug);
     await showWorkspaceState(this.deps, res, ws, ws.repo, {
       actor: 'gateway',
       wakeReason: 'woken by a request to its preview',
@@ -132,9 +163,7 @@ export class Gateway {
     });
   }
 
-  private async lookup(slug: string): Promise<Lookup | null> {
-    const hit = this.cache.get(slug);
-    if (hit && Date.now() - hit.at < LOOKUP_TTL_MS) return hit.value;
+  private async load(slug: string): Promise<Lookup | null> {
     const row = await this.deps.db.workspace.findUnique({
       where: { slug },
       select: {
@@ -150,9 +179,7 @@ export class Gateway {
         repository: { select: { owner: true, name: true, installationId: true, fullName: true } },
       },
     });
-    const value = row ? { ...row, repo: row.repository.fullName } : null;
-    this.cache.set(slug, { at: Date.now(), value });
-    return value;
+    return row ? { ...row, repo: row.repository.fullName } : null;
   }
 
   /** Activity for the idle timer, written at most every 10 s per workspace (more often for shorter idle timeouts). */
@@ -164,8 +191,7 @@ export class Gateway {
   }
 
   invalidate(slug?: string) {
-    if (slug) this.cache.delete(slug);
-    else this.cache.clear();
+    this.lookups.forget(slug);
   }
 }
 

@@ -31,14 +31,14 @@ export async function showWorkspaceState(
     sendPage(res, 404, 'pages/not-found.njk', { ...base, message: `The workspace “${ws.slug}” was deleted.` });
     return;
   }
-  if (ws.state === 'stopped') {
-    await deps.queues.enqueueWorkspace(
-      'start',
-      { workspaceId: ws.id, actor: opts.actor, reason: opts.wakeReason, onlyIf: ['stopped'] },
-      { deduplication: { id: `wake:${ws.id}` } },
-    );
-  }
+  await wakeIfStopped(deps, ws, opts.actor, opts.wakeReason);
   const headings: Record<string, string> = { queued: 'Waiting to build', building: 'Building', starting: 'Starting', stopped: 'Waking up', running: opts.runningHeading };
   const detail = ws.state === 'stopped' ? 'It was stopped; Berth is starting it again.' : opts.detail;
   sendPage(res, 503, 'pages/waiting.njk', { ...base, heading: headings[ws.state] ?? 'Please wait', detail, refresh: 2 }, { 'retry-after': '2' });
+}
+
+/** Starts a stopped workspace for a request to one of its hosts: every request asks, one start runs. */
+export async function wakeIfStopped(deps: AppDeps, ws: Pick<StatePageWorkspace, 'id' | 'state'>, actor: string, reason: string): Promise<void> {
+  if (ws.state !== 'stopped') return;
+  await deps.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor, reason, onlyIf: ['stopped'] }, { deduplication: { id: `wake:${ws.id}` } });
 }

@@ -11,6 +11,7 @@ import { IdeContainers, type IdeEndpoint } from './containers.js';
 import { runTerminal, type TerminalProgram } from './terminal.js';
 import { serveAsset } from './assets.js';
 import { showWorkspaceState } from '../gateway/workspace-state-page.js';
+import { WorkspaceLookup } from '../gateway/workspace-lookup.js';
 
 const TERMINAL_PATH = '/__berth/terminal';
 /** lastActivityAt is written at most this often per workspace */
@@ -34,7 +35,7 @@ type IdeWorkspace = GatedWorkspace & {
  * Requests count as activity; opening the IDE of a stopped workspace wakes it.
  */
 export class IdeGateway {
-  private cache = new Map<string, { at: number; value: IdeWorkspace | null }>();
+  private lookups = new WorkspaceLookup<IdeWorkspace>((slug) => this.load(slug));
   private lastActivity = new Map<string, number>();
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private terminals = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
@@ -49,7 +50,7 @@ export class IdeGateway {
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const slug = ideSlugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
     if (!slug) return false;
-    const ws = await this.lookup(slug);
+    const ws = await this.lookups.get(slug);
     if (!ws || ws.state === 'deleted') {
       sendPage(res, 404, 'pages/not-found.njk', { berthUrl: this.deps.config.berthUrl, message: `No workspace is called “${slug}”.` });
       return true;
@@ -97,7 +98,7 @@ export class IdeGateway {
   handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> => {
     const slug = ideSlugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
     if (!slug) return false;
-    const ws = await this.lookup(slug);
+    const ws = await this.lookups.get(slug);
     // A page on another workspace's host is same-site with this one, so its WebSocket would
     // carry our cookie: the Origin check is what keeps it out of this shell.
     if (!ws || !live(ws) || !this.sameOrigin(req, ws)) {
@@ -197,7 +198,7 @@ export class IdeGateway {
   // --- workspace state -------------------------------------------------------------------------------
 
   private async showState(ws: IdeWorkspace, res: ServerResponse) {
-    if (ws.state === 'stopped') this.cache.delete(ws.slug);
+    if (ws.state === 'stopped') this.lookups.forget(ws.slug);
     await showWorkspaceState(this.deps, res, ws, ws.repository.fullName, {
       actor: 'ide',
       wakeReason: 'woken by opening its IDE',
@@ -206,10 +207,8 @@ export class IdeGateway {
     });
   }
 
-  private async lookup(slug: string): Promise<IdeWorkspace | null> {
-    const hit = this.cache.get(slug);
-    if (hit && Date.now() - hit.at < 1000) return hit.value;
-    const row = await this.deps.db.workspace.findUnique({
+  private load(slug: string): Promise<IdeWorkspace | null> {
+    return this.deps.db.workspace.findUnique({
       where: { slug },
       select: {
         id: true,
@@ -224,8 +223,6 @@ export class IdeGateway {
         repository: { select: { owner: true, name: true, installationId: true, fullName: true } },
       },
     });
-    this.cache.set(slug, { at: Date.now(), value: row });
-    return row;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { issueCommentPayload, pullRequestPayload, pushPayload, sendWebhook } from '../fakes/webhooks.js';
 import { sampleAppFiles } from '../fixtures/sample-app.js';
@@ -243,6 +244,31 @@ describe('workspace lifecycle', () => {
       await new Promise((r) => setTimeout(r, 400));
     }
     expect((await byId(ws.id)).state).toBe('running');
+    await untilState(ws.id, 'stopped', 30_000);
+  });
+
+  it('a WebSocket to a stopped preview wakes the workspace and connects once the app answers', async () => {
+    const ws = idleWs!; // stopped for being idle at the end of the test before
+    expect((await byId(ws.id)).state).toBe('stopped');
+    const wakesBefore = await berth.db.workspaceEvent.count({ where: { workspaceId: ws.id, toState: 'starting' } });
+    const openLive = (host: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${berth.port}/live`, { headers: { host } });
+        socket.once('message', (data) => {
+          resolve(String(data));
+          socket.close();
+        });
+        socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+        socket.once('error', reject);
+      });
+    // the app's live channel answers with message.txt from the disk, which the stop kept
+    expect(await openLive(`${ws.slug}.localhost:${berth.port}`)).toBe('live: Written while it slept');
+    const wakes = await berth.db.workspaceEvent.findMany({ where: { workspaceId: ws.id, toState: 'starting' }, orderBy: { id: 'asc' } });
+    expect(wakes).toHaveLength(wakesBefore + 1);
+    expect(wakes.at(-1)).toMatchObject({ fromState: 'stopped', actor: 'gateway' });
+    expect(wakes.at(-1)!.reason).toContain('woken by a WebSocket to its preview');
+    // a host no workspace has is refused at once, not held
+    await expect(openLive(`no-such-workspace.localhost:${berth.port}`)).rejects.toThrow('HTTP 404');
     await untilState(ws.id, 'stopped', 30_000);
   });
 
