@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { pushPayload, sendWebhook } from '../fakes/webhooks.js';
@@ -61,6 +63,11 @@ describe('push a branch, get a running workspace with a live preview', () => {
     const running = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
     expect(running.state).toBe('running');
     expect(running.runningSha).toBe(sha1);
+
+    // One clone for build and first start: the start copies the build's checkout onto the new disk.
+    const fetches = fake.requests.filter((r) => r.method === 'GET' && /^\/acme\/shop(\.git)?\/info\/refs$/.test(r.path));
+    expect(fetches).toHaveLength(1);
+    expect((await readdir(tmpdir())).filter((n) => n.startsWith(`berth-checkout-${ws.id}`))).toEqual([]);
 
     // The build log holds Docker's own build output.
     const build = await berth.db.build.findFirstOrThrow({ where: { workspaceId: ws.id, sha: sha1 } });

@@ -10,6 +10,7 @@ import { BuildLog } from '../build-log.js';
 import type { Repository, Workspace } from '../../lib/db/client.js';
 import { cloneAt } from '../source/clone.js';
 import { readRepoConfig } from '../source/repo-config.js';
+import { keepCheckout } from '../source/checkout-handover.js';
 
 /**
  * Builds the images of a workspace's newest commit, then asks for a start. The job builds
@@ -95,6 +96,11 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
         ...(config.workspace.idleTimeoutMs ? { idleTimeoutSec: Math.round(Math.min(config.workspace.idleTimeoutMs, deps.config.BERTH_MAX_IDLE_TIMEOUT) / 1000) } : { idleTimeoutSec: Math.round(deps.config.BERTH_IDLE_TIMEOUT / 1000) }),
       },
     });
+    if (!ws.seededAt && !ws.runningSha) {
+      // the first start copies this checkout onto the new disk instead of cloning again
+      await keepCheckout(ws.id, build.sha, checkout.dir);
+      cleanup = undefined;
+    }
     await queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'worker', reason: `build of ${build.sha.slice(0, 7)} succeeded` });
   } catch (err) {
     const superseded = abort.signal.aborted || err instanceof SupersededError;

@@ -10,6 +10,7 @@ import { installationToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { BuildLog } from '../build-log.js';
 import { cloneAt } from '../source/clone.js';
+import { takeCheckout } from '../source/checkout-handover.js';
 import { fastForwardCheckout } from '../source/disk-sync.js';
 import type { WorkspaceRunSpec } from '../runtime/types.js';
 import { sourceOf, userMessage } from './build.js';
@@ -292,14 +293,18 @@ export function runSpec(deps: WorkerDeps, ws: Workspace, build: Build, config: R
 
 async function populate(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, spec: WorkspaceRunSpec, log: BuildLog) {
   if (!spec.services.some((s) => s.mountsWorkspace)) return;
-  const token = await installationToken(deps.probot, Number(ws.repository.installationId));
-  log.addSecret(token);
-  const checkout = await cloneAt({ ...sourceOf(ws), token, sha: build.sha });
+  const checkout = (await takeCheckout(ws.id, build.sha)) ?? (await clone(deps, ws, build, log));
   try {
     await deps.runtime.populateWorkspace(spec, checkout.dir);
   } finally {
     await checkout.cleanup();
   }
+}
+
+async function clone(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, log: BuildLog) {
+  const token = await installationToken(deps.probot, Number(ws.repository.installationId));
+  log.addSecret(token);
+  return cloneAt({ ...sourceOf(ws), token, sha: build.sha });
 }
 
 /** Fast-forwards the checkout on an existing disk; leaves people's local changes alone and says so. */

@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { WorkerDeps } from '../deps.js';
 import type { WorkspaceJob } from '../../lib/queue.js';
 import { transition } from '../../lib/workspaces.js';
+import { dropCheckout } from '../source/checkout-handover.js';
 
 /** Stops the containers and keeps the disk. */
 export async function stopJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
@@ -22,5 +23,6 @@ export async function deleteJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promi
   const ws = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! } });
   if (!ws || ws.state === 'deleted') return;
   await deps.runtime.removeWorkspace(ws.id);
+  await dropCheckout(ws.id);
   await transition(deps.db, deps.queues, ws.id, 'deleted', job.data.reason ?? 'deleted', job.data.actor ?? 'worker', { previewHost: null, seededAt: null, runningSha: null });
 }
