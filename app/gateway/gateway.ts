@@ -5,7 +5,7 @@ import type { AppDeps } from '../deps.js';
 import type { Workspace } from '../../lib/db/client.js';
 import { sendPage } from '../http.js';
 import { showWorkspaceState, wakeIfStopped } from './workspace-state-page.js';
-import { WorkspaceLookup } from './workspace-lookup.js';
+import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from './workspace-lookup.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
 import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
 
@@ -166,18 +166,7 @@ export class Gateway {
   private async load(slug: string): Promise<Lookup | null> {
     const row = await this.deps.db.workspace.findUnique({
       where: { slug },
-      select: {
-        id: true,
-        slug: true,
-        branch: true,
-        state: true,
-        stateReason: true,
-        previewHost: true,
-        previewPort: true,
-        previewPrivate: true,
-        idleTimeoutSec: true,
-        repository: { select: { owner: true, name: true, installationId: true, fullName: true } },
-      },
+      select: { ...HOST_WORKSPACE_FIELDS, previewPort: true, previewPrivate: true, idleTimeoutSec: true },
     });
     return row ? { ...row, repo: row.repository.fullName } : null;
   }

@@ -1,5 +1,16 @@
 import { LRUCache } from 'lru-cache';
 
+/** What every workspace host needs of its workspace: the state page, the sign-in gate. */
+export const HOST_WORKSPACE_FIELDS = {
+  id: true,
+  slug: true,
+  branch: true,
+  state: true,
+  stateReason: true,
+  previewHost: true,
+  repository: { select: { owner: true, name: true, installationId: true, fullName: true } },
+} as const;
+
 /**
  * Workspaces by slug for the gateways. Each row is reused for a quarter second, which saves a
  * query per request under load yet proxies a workspace that just became running within 250 ms;

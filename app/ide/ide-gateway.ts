@@ -11,7 +11,7 @@ import { IdeContainers, type IdeEndpoint } from './containers.js';
 import { runTerminal, type TerminalProgram } from './terminal.js';
 import { serveAsset } from './assets.js';
 import { showWorkspaceState } from '../gateway/workspace-state-page.js';
-import { WorkspaceLookup } from '../gateway/workspace-lookup.js';
+import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from '../gateway/workspace-lookup.js';
 
 const TERMINAL_PATH = '/__berth/terminal';
 /** lastActivityAt is written at most this often per workspace */
@@ -210,18 +210,7 @@ export class IdeGateway {
   private load(slug: string): Promise<IdeWorkspace | null> {
     return this.deps.db.workspace.findUnique({
       where: { slug },
-      select: {
-        id: true,
-        slug: true,
-        branch: true,
-        state: true,
-        stateReason: true,
-        ide: true,
-        ideState: true,
-        previewService: true,
-        previewHost: true,
-        repository: { select: { owner: true, name: true, installationId: true, fullName: true } },
-      },
+      select: { ...HOST_WORKSPACE_FIELDS, ide: true, ideState: true, previewService: true },
     });
   }
 
