@@ -46,7 +46,7 @@ export class Gateway {
     private deps: AppDeps,
     private gate?: WorkspaceGate,
   ) {
-    this.lookups = new WorkspaceLookup((slug) => this.load(slug));
+    this.lookups = new WorkspaceLookup((slug) => this.load(slug), proxiable);
   }
 
   /** Handles the request when its Host is a workspace's; false otherwise. */

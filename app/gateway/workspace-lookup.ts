@@ -12,19 +12,28 @@ export const HOST_WORKSPACE_FIELDS = {
 } as const;
 
 /**
- * Workspaces by slug for the gateways. Each row is reused for a quarter second, which saves a
- * query per request under load yet proxies a workspace that just became running within 250 ms;
- * requests that arrive together share one query. Bounded, because anyone can send requests
- * for made-up hosts.
+ * Workspaces by slug for the gateways. A row the gateway proxies with (`reuse`) is kept for a
+ * quarter second, which saves a query per request under load; any other row (starting,
+ * stopped: a waiting page) is looked up again on the next request, so the app is proxied as
+ * soon as the workspace runs. Requests that arrive together share one query. Bounded, because
+ * anyone can send requests for made-up hosts (those misses are kept too).
  */
 export class WorkspaceLookup<T extends object> {
   private readonly cache: LRUCache<string, { row: T | null }>;
 
-  constructor(load: (slug: string) => Promise<T | null>, opts: { ttlMs?: number; max?: number } = {}) {
+  constructor(
+    load: (slug: string) => Promise<T | null>,
+    reuse: (row: T) => boolean,
+    opts: { ttlMs?: number; max?: number } = {},
+  ) {
     this.cache = new LRUCache<string, { row: T | null }>({
       max: opts.max ?? 10_000,
       ttl: opts.ttlMs ?? 250,
-      fetchMethod: async (slug) => ({ row: (await load(slug)) as T | null }),
+      fetchMethod: async (slug, _stale, { options }) => {
+        const row = (await load(slug)) as T | null;
+        if (row && !reuse(row)) options.ttl = 1; // shared by the requests waiting now, then gone
+        return { row };
+      },
     });
   }
 

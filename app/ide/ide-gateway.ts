@@ -35,7 +35,7 @@ type IdeWorkspace = GatedWorkspace & {
  * Requests count as activity; opening the IDE of a stopped workspace wakes it.
  */
 export class IdeGateway {
-  private lookups = new WorkspaceLookup<IdeWorkspace>((slug) => this.load(slug));
+  private lookups = new WorkspaceLookup<IdeWorkspace>((slug) => this.load(slug), (ws) => live(ws) && ws.ideState !== 'starting');
   private lastActivity = new Map<string, number>();
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private terminals = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
