@@ -374,6 +374,24 @@ describe('workspace lifecycle', () => {
     expect((await byId(diskWs.id)).state).not.toBe('deleted');
   });
 
+  it('removes the images no workspace can use any more: older builds and those of deleted workspaces', async () => {
+    const imagesOf = async (workspaceId: string) => docker.listImages({ filters: { label: [`berth.workspace=${workspaceId}`] } });
+    // the disk workspace was built for several commits (push, rebuild): its newest successful build's images stay
+    const builds = await berth.db.build.findMany({ where: { workspaceId: diskWs.id, state: 'succeeded' }, orderBy: { createdAt: 'desc' } });
+    expect(builds.length).toBeGreaterThan(1);
+    const kept = await until('older images of the disk workspace removed', async () => {
+      const list = await imagesOf(diskWs.id);
+      return list.length === 1 && list[0]!.Labels['berth.build'] === builds[0]!.id ? list : null;
+    }, 60_000);
+    expect(kept[0]!.RepoTags).toEqual([expect.stringMatching(new RegExp(`^berth/${diskWs.slug}/web:${builds[0]!.sha.slice(0, 12)}$`))]);
+    // the workspaces deleted by retention leave no images behind
+    await until('images of deleted workspaces removed', async () => (await imagesOf(idleWs.id)).length === 0, 60_000);
+    // ... and the kept image still starts the workspace
+    const before = await runningEvents(diskWs.id);
+    await command(1, '/berth refresh');
+    expect((await untilRunningAgain(diskWs.id, before)).runningSha).toBe(builds[0]!.sha);
+  });
+
   // Last in this file: it restarts the Docker engine under everything else on this machine.
   it('survives a restart of the Docker engine: the workspace comes back by itself with its disk, and the preview follows it', async () => {
     const ws = diskWs;

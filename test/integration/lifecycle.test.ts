@@ -263,6 +263,12 @@ class CountingRuntime implements Runtime {
     throw new Error('no IDE here');
   }
   async stopIde() {}
+  async listBuiltImages() {
+    return [];
+  }
+  async removeImage() {
+    return true;
+  }
   async stopServices(workspaceId: string) {
     await this.tick();
     this.running.delete(workspaceId);

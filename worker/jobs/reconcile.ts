@@ -3,6 +3,7 @@ import type { Workspace } from '../../lib/db/client.js';
 import type { RepoConfig } from '../../lib/repo-config.js';
 import type { ContainerStatus } from '../runtime/types.js';
 import { transition } from '../../lib/workspaces.js';
+import { removeUnusedImages } from './image-retention.js';
 
 /** a workspace building or starting with no job left to finish it is failed after this long */
 const STUCK_GRACE_MS = 2 * 60_000;
@@ -38,7 +39,8 @@ export type Diagnosis =
  * back on another IP (a dockerd restart) and has the `status` job repair them (it runs under
  * the workspace's lock, so it cannot interleave with a start or stop); fails workspaces stuck
  * building or starting with no job left to finish; deletes stopped workspaces whose branch is
- * gone. Runs at start and on a schedule (BERTH_RECONCILE_INTERVAL).
+ * gone; removes images no workspace can use any more. Runs at start and on a schedule
+ * (BERTH_RECONCILE_INTERVAL).
  */
 export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[]; repaired: string[] }> {
   const removed = await removeOrphans(deps);
@@ -68,6 +70,8 @@ export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[
   }
   repaired.push(...(await failStuck(deps)));
   await deleteWhereBranchIsGone(deps);
+  // two rounds of grace: a build records its image well within one reconcile interval
+  removed.push(...(await removeUnusedImages(deps, Math.max(10_000, 2 * deps.config.BERTH_RECONCILE_INTERVAL))));
   return { removed, repaired };
 }
 

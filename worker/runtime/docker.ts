@@ -16,6 +16,7 @@ import { LogTail, demuxBuffer, textSink } from './logs.js';
 import { CODE_SERVER_PORT } from './types.js';
 import type {
   BuildImageOptions,
+  BuiltImage,
   ContainerDeath,
   ContainerStatus,
   IdeSpec,
@@ -31,6 +32,8 @@ export const LABELS = {
   slug: 'berth.slug',
   service: 'berth.service',
   role: 'berth.role',
+  /** on images: the build they were built by */
+  build: 'berth.build',
   /** which Berth owns the object: several Berths (or test runs) may share one Docker engine */
   instance: 'berth.instance',
 } as const;
@@ -129,7 +132,9 @@ export class DockerRuntime implements Runtime {
       internal.abort(err);
     });
     try {
-      const stream = await this.docker.buildImage(context, { ...buildQuery(opts), abortSignal: signal } as object);
+      // the instance label: image retention only ever touches this Berth's images
+      const query = buildQuery({ ...opts, labels: { ...opts.labels, [LABELS.instance]: this.instance } });
+      const stream = await this.docker.buildImage(context, { ...query, abortSignal: signal } as object);
       const id = await this.followBuild(stream, log, tail, signal);
       return id ?? (await this.docker.getImage(opts.tag).inspect()).Id;
     } catch (err) {
@@ -563,6 +568,28 @@ export class DockerRuntime implements Runtime {
     const containers = await this.docker.listContainers({ all: true, filters });
     const ids = containers.filter((c) => c.Labels[LABELS.role] !== 'task').map((c) => c.Labels[LABELS.workspace]!);
     return [...new Set(ids)];
+  }
+
+  async listBuiltImages(): Promise<BuiltImage[]> {
+    const images = await this.docker.listImages({ filters: { label: [`${LABELS.instance}=${this.instance}`] } });
+    return images.map((i) => ({
+      id: i.Id,
+      tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+      workspaceId: i.Labels?.[LABELS.workspace],
+      buildId: i.Labels?.[LABELS.build],
+      createdAt: new Date(i.Created * 1000),
+    }));
+  }
+
+  async removeImage(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).remove();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return true;
+      if (statusOf(err) === 409) return false; // a container (perhaps stopped) still uses it
+      throw err;
+    }
   }
 
   async removeTasks(workspaceId: string, waitMs = 0): Promise<void> {

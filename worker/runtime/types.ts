@@ -18,6 +18,14 @@ export interface BuildImageOptions {
   onLog: (text: string) => void;
 }
 
+export interface BuiltImage {
+  id: string;
+  tags: string[];
+  workspaceId?: string;
+  buildId?: string;
+  createdAt: Date;
+}
+
 export interface ServiceRunSpec {
   name: string;
   image: string;
@@ -129,6 +137,10 @@ export interface Runtime {
   listWorkspaceIds(): Promise<string[]>;
   /** every workspace id with a service or IDE container that is running (or restarting) */
   runningWorkspaceIds(): Promise<string[]>;
+  /** the images this Berth built (buildImage), with the build and workspace they were built for */
+  listBuiltImages(): Promise<BuiltImage[]>;
+  /** untags `ref`; Docker deletes the image with its last tag, and refuses while a container uses it (false) */
+  removeImage(ref: string): Promise<boolean>;
   /**
    * removes the one-off task containers (migrate, seed, populate) a crashed worker may have
    * left, after waiting up to `waitMs` for those still running to finish
