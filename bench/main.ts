@@ -175,7 +175,7 @@ function benchFiles(nonce: string, extra: Record<string, string> = {}): Record<s
 // ---------------------------------------------------------------------------------------------
 // Docker inventory and cleanup
 
-const created = { images: new Set<string>(), workspaceIds: new Set<string>() };
+const created = { images: new Set<string>() };
 
 async function removeBenchObjects(prefixes: string[]) {
   // Berth's objects carry berth.instance=<queue prefix>; the hand-made ones berth.bench=<run id>.
@@ -190,11 +190,11 @@ async function removeBenchObjects(prefixes: string[]) {
     const { Volumes } = await docker.listVolumes({ filters: f });
     await Promise.all((Volumes ?? []).map((v) => docker.getVolume(v.Name).remove().catch(() => {})));
   }
-  // Images: the ones Berth built for this run's workspaces (label berth.workspace) and the hand-made ones.
+  // Images: the ones this run's Berths built (label berth.instance) and the hand-made ones.
   const images = await docker.listImages({ all: false });
   for (const img of images) {
     const labels = img.Labels ?? {};
-    const mine = labels[BENCH_LABEL] === RUN_ID || created.workspaceIds.has(labels['berth.workspace'] ?? '') || (img.RepoTags ?? []).some((t) => created.images.has(t));
+    const mine = labels[BENCH_LABEL] === RUN_ID || prefixes.includes(labels['berth.instance'] ?? '') || (img.RepoTags ?? []).some((t) => created.images.has(t));
     if (!mine) continue;
     for (const tag of img.RepoTags ?? []) if (tag !== '<none>:<none>') await docker.getImage(tag).remove().catch(() => {});
     await docker.getImage(img.Id).remove().catch(() => {});
@@ -408,7 +408,6 @@ async function pushAndAck(berth: Berth, fake: FakeGitHub, branch: string, sha: s
 async function workspaceOf(berth: Berth, branch: string) {
   const ws = await berth.db.workspace.findFirst({ where: { branch, repository: { name: REPO } } });
   if (!ws) throw new Error(`no workspace for ${branch}`);
-  created.workspaceIds.add(ws.id);
   return ws;
 }
 
@@ -478,7 +477,6 @@ async function partAck(fake: FakeGitHub): Promise<void> {
     const builds = await berth.db.build.count();
     const workspaces = await berth.db.workspace.count();
     const jobs = await berth.queues.builds.getJobCounts();
-    for (const ws of await berth.db.workspace.findMany()) created.workspaceIds.add(ws.id);
     ackResults.app = { ...summary(samples), builds, workspaces, waiting: jobs.waiting ?? 0, loop: run.loop, cpu, pg };
     say(`  p50 ${ms(ackResults.app.p50)}, p99 ${ms(ackResults.app.p99)}, max ${ms(ackResults.app.max)}; event loop delay p99 ${ms(run.loop.p99)}, max ${ms(run.loop.max)}; ${builds} builds recorded, ${jobs.waiting} build jobs waiting (dedup: one per workspace)`);
   } finally {
@@ -1110,7 +1108,6 @@ async function berthMemory(berth: Berth): Promise<{ rss: number; heap: number }>
 }
 
 async function closeBerth(berth: Berth, opts: { keepQueues?: boolean } = {}) {
-  for (const ws of await berth.db.workspace.findMany().catch(() => [])) created.workspaceIds.add(ws.id);
   await berth.db.$disconnect().catch(() => {});
   if (berth.child.exitCode === null) {
     const exited = new Promise((r) => berth.child.once('exit', r));

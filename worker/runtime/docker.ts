@@ -32,8 +32,6 @@ export const LABELS = {
   slug: 'berth.slug',
   service: 'berth.service',
   role: 'berth.role',
-  /** on images: the build they were built by */
-  build: 'berth.build',
   /** which Berth owns the object: several Berths (or test runs) may share one Docker engine */
   instance: 'berth.instance',
 } as const;
@@ -575,8 +573,6 @@ export class DockerRuntime implements Runtime {
     return images.map((i) => ({
       id: i.Id,
       tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
-      workspaceId: i.Labels?.[LABELS.workspace],
-      buildId: i.Labels?.[LABELS.build],
       createdAt: new Date(i.Created * 1000),
     }));
   }

@@ -20,9 +20,8 @@ export interface BuildImageOptions {
 
 export interface BuiltImage {
   id: string;
+  /** `berth/<slug>/<service>:<sha12>` (image-tags.ts); none when a rebuild took its tag over */
   tags: string[];
-  workspaceId?: string;
-  buildId?: string;
   createdAt: Date;
 }
 
