@@ -50,7 +50,8 @@ function profileRuntime() {
       }
     };
   };
-  wrap('buildImage', ([o]) => ({ ws: o.labels?.['berth.workspace'] ?? '?', name: 'buildImage' }));
+  // images are tagged berth/<slug>/<service>:<sha>: builds are found by the workspace's slug
+  wrap('buildImage', ([o]) => ({ ws: String(o.tag).split('/')[1] ?? '?', name: 'buildImage' }));
   wrap('ensureDisk', ([s]) => ({ ws: s.workspaceId, name: 'ensureDisk' }));
   wrap('populateWorkspace', ([s]) => ({ ws: s.workspaceId, name: 'populateWorkspace' }));
   wrap('runTask', ([s, , cmd]) => ({ ws: s.workspaceId, name: `task:${cmd}` }));

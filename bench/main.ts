@@ -547,7 +547,7 @@ async function partAckFull(berth: Berth, fake: FakeGitHub): Promise<void> {
   const counts = Object.fromEntries(builds.map((b) => [b.state, b._count]));
   const final = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
   await refreshSpans(berth);
-  counts['docker builds started'] = spansOf(ws.id, 'buildImage').length;
+  counts['docker builds started'] = spansOf(ws.slug, 'buildImage').length;
   ackResults.full = { ...summary(run.value), counts, runningLast: final.runningSha === shas.at(-1), state: final.state, loop: run.loop, cpu, pg };
   say(`  p50 ${ms(ackResults.full.p50)}, p99 ${ms(ackResults.full.p99)}, max ${ms(ackResults.full.max)}; event loop delay p99 ${ms(run.loop.p99)}, max ${ms(run.loop.max)}; Berth's CPU ${Math.round((100 * run.loop.cpu) / run.loop.wall)}% of one core; builds ${JSON.stringify(counts)}`);
 
@@ -587,7 +587,7 @@ async function partAckSplit(fake: FakeGitHub): Promise<void> {
     const counts = Object.fromEntries(builds.map((b) => [b.state, b._count]));
     const final = await web.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
     await refreshSpans(worker);
-    counts['docker builds started'] = spansOf(ws.id, 'buildImage').length;
+    counts['docker builds started'] = spansOf(ws.slug, 'buildImage').length;
     ackResults.split = { ...summary(run.value), counts, runningLast: final.runningSha === shas.at(-1), state: final.state, loop: run.loop, cpu, pg };
     say(`  p50 ${ms(ackResults.split.p50)}, p99 ${ms(ackResults.split.p99)}, max ${ms(ackResults.split.max)}; web's event loop delay p99 ${ms(run.loop.p99)}, max ${ms(run.loop.max)}; builds ${JSON.stringify(counts)}`);
     await deleteWorkspace(web, ws.id);
@@ -651,7 +651,7 @@ async function berthPushToPreview(berth: Berth, fake: FakeGitHub, branch: string
   const at = (name: string) => lastSpan(ws.id, name, t0);
   const startingAt = events.find((e) => e.to === 'starting')?.at ?? NaN;
   const runningAt = events.find((e) => e.to === 'running')?.at ?? NaN;
-  const img = at('buildImage');
+  const img = lastSpan(ws.slug, 'buildImage', t0);
   const migrate = at('task:migrate.js');
   const seed = at('task:seed.js');
   const svc = at('startServices');
