@@ -14,7 +14,7 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
   const log = opts.log ?? ((m: string) => console.log(`[berth] ${m}`));
   const infra = await bootInfra(config, log);
   const probot = createProbotFor(config, opts.Octokit);
-  const deps = { config, db: infra.db, queues: infra.queues };
+  const deps = { config, db: infra.db, queues: infra.webQueues };
   const web = await createBerthServer(deps, probot);
   let worker: { close(): Promise<void> } | undefined;
   if (config.BERTH_ROLE === 'all') {

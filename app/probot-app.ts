@@ -4,16 +4,31 @@ import { onPush } from './webhooks/push.js';
 import { onInstallation, onInstallationRepositories } from './webhooks/installation.js';
 import { onDelete, onPullRequest } from './webhooks/pull-request.js';
 import { onCheckRun, onIssueComment } from './webhooks/commands.js';
+import { forgetDelivery } from './webhooks/record.js';
 
 /** Registers one handler per webhook event; each only records and enqueues. */
 export function berthApp(deps: AppDeps): ApplicationFunction {
+  // Each handler records its delivery (so a redelivery acts once) and enqueues. When that
+  // fails (PostgreSQL or Redis down) Probot answers 500 at once, and the record goes again so
+  // that GitHub's redelivery of the same delivery is not taken for a duplicate. What was
+  // already written (a queued build) is picked up by the reconciler once Redis is back.
+  const once =
+    <C extends { id: string }>(handler: (deps: AppDeps, ctx: C) => Promise<void>) =>
+    async (ctx: C) => {
+      try {
+        await handler(deps, ctx);
+      } catch (err) {
+        await forgetDelivery(deps.db, ctx.id);
+        throw err;
+      }
+    };
   return (app) => {
-    app.on('push', (ctx) => onPush(deps, ctx));
-    app.on('installation', (ctx) => onInstallation(deps, ctx));
-    app.on('installation_repositories', (ctx) => onInstallationRepositories(deps, ctx));
-    app.on('pull_request', (ctx) => onPullRequest(deps, ctx));
-    app.on('delete', (ctx) => onDelete(deps, ctx));
-    app.on('issue_comment', (ctx) => onIssueComment(deps, ctx));
-    app.on('check_run', (ctx) => onCheckRun(deps, ctx));
+    app.on('push', once(onPush));
+    app.on('installation', once(onInstallation));
+    app.on('installation_repositories', once(onInstallationRepositories));
+    app.on('pull_request', once(onPullRequest));
+    app.on('delete', once(onDelete));
+    app.on('issue_comment', once(onIssueComment));
+    app.on('check_run', once(onCheckRun));
   };
 }

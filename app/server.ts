@@ -14,6 +14,7 @@ import { Metrics } from './metrics.js';
 import { createDashboard } from './dashboard/routes.js';
 import { readinessHandler } from './dashboard/readiness.js';
 import { DockerContainerReader, type ContainerReader } from './dashboard/containers.js';
+import { isBackendUnavailable } from '../lib/errors.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 
@@ -39,7 +40,11 @@ export interface BerthServerOptions {
  */
 export async function createBerthServer(deps: AppDeps, probot: Probot, extraHandlers: Handler[] = [], options: BerthServerOptions = {}): Promise<BerthServer> {
   // Sign-in keeps its sessions and one-time tickets in the Redis the queues use.
-  const redis = new Redis((deps.queues.connection as { url: string }).url);
+  // Like the web's queues, sessions fail at once while Redis is away (a 503 page, not a hang).
+  const redis = new Redis((deps.queues.connection as { url: string }).url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {}); // it reconnects by itself; requests meanwhile fail and say so
+  // without the offline queue, commands sent before the first connection would fail
+  await Promise.race([new Promise((r) => redis.once('ready', r)), new Promise((r) => setTimeout(r, 10_000).unref())]);
   const signIn = new BerthAuth(deps, probot, redis);
   const gate = new WorkspaceGate(deps, signIn);
   const gateway = new Gateway(deps, gate);
@@ -72,9 +77,12 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
       for (const h of handlers) if (await h(req, res)) return;
       if (!res.headersSent) sendPage(res, 404, 'pages/not-found.njk', { berthUrl: deps.config.berthUrl });
     } catch (err) {
-      probot.log.error({ err }, 'request failed');
-      if (!res.headersSent) sendPage(res, 500, 'pages/error.njk', { status: 500, title: 'Something went wrong', message: 'Berth could not answer this request. The error was logged.' });
-      else res.destroy();
+      const unavailable = isBackendUnavailable(err);
+      probot.log.error({ err }, unavailable ? 'request failed: PostgreSQL or Redis is not reachable' : 'request failed');
+      if (res.headersSent) res.destroy();
+      else if (unavailable) {
+        sendPage(res, 503, 'pages/error.njk', { status: 503, title: 'Back in a moment', message: 'Berth cannot reach its database or queue right now (restarting?). Try again in a few seconds.' }, { 'retry-after': '5' });
+      } else sendPage(res, 500, 'pages/error.njk', { status: 500, title: 'Something went wrong', message: 'Berth could not answer this request. The error was logged.' });
     }
   });
   server.on('upgrade', (req, socket, head) => {

@@ -9,7 +9,10 @@ import { ConfigurationError } from './errors.js';
 
 export interface Infra {
   db: PrismaClient;
+  /** for the worker: waits out a Redis restart */
   queues: Queues;
+  /** for the web app: fails at once while Redis is away (see Queues) */
+  webQueues: Queues;
   databaseUrl: string;
   redisUrl: string;
   close(): Promise<void>;
@@ -46,14 +49,17 @@ export async function bootInfra(config: BerthConfig, log: (msg: string) => void 
     log(`REDIS_URL is not set: using ${redisUrl}`);
   }
   const db = createPrisma(databaseUrl);
-  const queues = new Queues({ url: redisUrl, maxRetriesPerRequest: null }, config.BERTH_QUEUE_PREFIX);
+  const connection = { url: redisUrl, maxRetriesPerRequest: null };
+  const queues = new Queues(connection, config.BERTH_QUEUE_PREFIX);
+  const webQueues = new Queues(connection, config.BERTH_QUEUE_PREFIX, { failFast: true });
   return {
     db,
     queues,
+    webQueues,
     databaseUrl,
     redisUrl,
     async close() {
-      await queues.close();
+      await Promise.all([queues.close(), webQueues.close()]);
       await db.$disconnect();
       await stopPg?.();
     },

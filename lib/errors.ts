@@ -54,3 +54,15 @@ export class IllegalTransitionError extends BerthError {
     super(`a workspace cannot go from ${from} to ${to}`, 'illegal_transition');
   }
 }
+
+/**
+ * True when `err` says PostgreSQL or Redis cannot be reached right now (down, restarting), as
+ * opposed to a fault of Berth or of the request: worth a 503 and "try again", not a 500.
+ */
+export function isBackendUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; cause?: { code?: string } } | undefined;
+  // Prisma: P1001 can't reach the server, P1017 server closed the connection, P2024 pool timeout
+  if (e?.code && ['P1001', 'P1002', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET'].includes(e.code)) return true;
+  if (e?.cause?.code === 'ECONNREFUSED') return true;
+  return /ECONNREFUSED|ConnectionClosed|Connection is closed|Stream isn't writeable|Can't reach database server|the database system is (starting up|shutting down)/i.test(e?.message ?? '');
+}

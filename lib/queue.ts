@@ -55,13 +55,23 @@ export class Queues {
   readonly workspaces: Queue<WorkspaceJob>;
   readonly reports: Queue<ReportJob | CommandJob>;
 
+  /**
+   * `connection` is what workers use too (they wait for Redis to come back). With `failFast`
+   * (the web process) adding a job fails at once while Redis is away, instead of waiting: a
+   * webhook must be answered before GitHub gives up (10 s), and a failed one can be redelivered.
+   */
   constructor(
     readonly connection: ConnectionOptions,
     readonly prefix = 'berth',
+    opts: { failFast?: boolean } = {},
   ) {
-    this.builds = new Queue(QUEUE.builds, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 1 } });
-    this.workspaces = new Queue(QUEUE.workspaces, { connection, prefix, defaultJobOptions: defaults });
-    this.reports = new Queue(QUEUE.reports, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 5 } });
+    const producer = opts.failFast ? { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 } : connection;
+    this.builds = new Queue(QUEUE.builds, { connection: producer, prefix, defaultJobOptions: { ...defaults, attempts: 1 } });
+    this.workspaces = new Queue(QUEUE.workspaces, { connection: producer, prefix, defaultJobOptions: defaults });
+    this.reports = new Queue(QUEUE.reports, { connection: producer, prefix, defaultJobOptions: { ...defaults, attempts: 5 } });
+    // Connection errors reach the callers as failed calls and BullMQ reconnects by itself; an
+    // 'error' event nobody listens to would end the process instead.
+    for (const queue of [this.builds, this.workspaces, this.reports]) queue.on('error', () => {});
   }
 
   /**

@@ -129,7 +129,7 @@ export class Gateway {
       void this.deps.queues
         .enqueueWorkspace('status', { workspaceId: ws.id, actor: 'gateway', reason: 'its preview did not answer' }, { deduplication: { id: `status:${ws.id}` } })
         .catch(() => {});
-      if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res);
+      if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res).catch(() => res.destroy());
       else res.destroy();
     });
     req.pipe(upstream);

@@ -16,7 +16,8 @@ export const HOST_WORKSPACE_FIELDS = {
  * quarter second, which saves a query per request under load; any other row (starting,
  * stopped: a waiting page) is looked up again on the next request, so the app is proxied as
  * soon as the workspace runs. Requests that arrive together share one query. Bounded, because
- * anyone can send requests for made-up hosts (those misses are kept too).
+ * anyone can send requests for made-up hosts (those misses are kept too). While the database
+ * does not answer, the last row is used.
  */
 export class WorkspaceLookup<T extends object> {
   private readonly cache: LRUCache<string, { row: T | null }>;
@@ -29,6 +30,8 @@ export class WorkspaceLookup<T extends object> {
     this.cache = new LRUCache<string, { row: T | null }>({
       max: opts.max ?? 10_000,
       ttl: opts.ttlMs ?? 250,
+      // kept when a lookup fails: see get()
+      noDeleteOnFetchRejection: true,
       fetchMethod: async (slug, _stale, { options }) => {
         const row = (await load(slug)) as T | null;
         if (row && !reuse(row)) options.ttl = 1; // shared by the requests waiting now, then gone
@@ -39,8 +42,16 @@ export class WorkspaceLookup<T extends object> {
 
   /** `fresh`: skip the cached row (the caller waits for a change). */
   async get(slug: string, opts: { fresh?: boolean } = {}): Promise<T | null> {
-    const entry = await this.cache.fetch(slug, { forceRefresh: opts.fresh ?? false });
-    return entry?.row ?? null;
+    try {
+      const entry = await this.cache.fetch(slug, { forceRefresh: opts.fresh ?? false });
+      return entry?.row ?? null;
+    } catch (err) {
+      // PostgreSQL restarting: keep proxying with the last row rather than take every running
+      // preview down with it; a workspace not looked up before gets the error (a 503 page)
+      const stale = this.cache.peek(slug, { allowStale: true });
+      if (stale) return stale.row;
+      throw err;
+    }
   }
 
   forget(slug?: string): void {

@@ -158,7 +158,7 @@ export class IdeGateway {
     upstream.on('error', () => {
       // The IDE container is gone or restarting: forget it and let the next request look again.
       this.containers.forget(ws.id);
-      if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res);
+      if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res).catch(() => res.destroy());
       else res.destroy();
     });
     req.pipe(upstream);

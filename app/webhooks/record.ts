@@ -20,6 +20,11 @@ export async function firstDelivery(db: PrismaClient, context: Context): Promise
   }
 }
 
+/** Undoes firstDelivery when the delivery could not be handled; best effort (the database may be what failed). */
+export async function forgetDelivery(db: PrismaClient, id: string): Promise<void> {
+  await db.webhookDelivery.deleteMany({ where: { id } }).catch(() => {});
+}
+
 interface RepoPayload {
   id: number;
   name: string;

@@ -215,7 +215,8 @@ describe('workspace transitions under races (real PostgreSQL)', () => {
       const lost = await workspaceIn('starting');
       const queuedFor = await workspaceIn('starting');
       await queues.enqueueWorkspace('start', { workspaceId: queuedFor.id }, { delay: 60_000 });
-      await db.$executeRaw`UPDATE "Workspace" SET "updatedAt" = now() - interval '3 minutes' WHERE "id" IN (${lost.id}, ${queuedFor.id})`;
+      // three minutes in the state (the history says when it entered it)
+      await db.$executeRaw`UPDATE "WorkspaceEvent" SET "createdAt" = now() - interval '3 minutes' WHERE "workspaceId" IN (${lost.id}, ${queuedFor.id})`;
       const { repaired } = await reconcileJob(deps);
       expect(repaired).toContain(lost.id);
       expect(await db.workspace.findUniqueOrThrow({ where: { id: lost.id } })).toMatchObject({ state: 'failed', stateReason: expect.stringContaining('no job is left to finish it') });

@@ -7,6 +7,10 @@ import { removeUnusedImages } from './image-retention.js';
 
 /** a workspace building or starting with no job left to finish it is failed after this long */
 const STUCK_GRACE_MS = 2 * 60_000;
+/** a queued workspace whose build has no job after this long gets its build job again */
+const QUEUED_GRACE_MS = 10_000;
+/** builds older than this are not started again by the reconciler (failed instead): push again */
+const REQUEUE_MAX_AGE_MS = 60 * 60_000;
 /** restarts by the reconciler within RESTART_WINDOW_MS before a workspace whose service keeps dying is failed */
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 15 * 60_000;
@@ -37,8 +41,9 @@ export type Diagnosis =
  * Repairs drift between the database and Docker: removes Docker objects no live workspace
  * owns; finds running workspaces whose containers died, vanished, were OOM-killed or came
  * back on another IP (a dockerd restart) and has the `status` job repair them (it runs under
- * the workspace's lock, so it cannot interleave with a start or stop); fails workspaces stuck
- * building or starting with no job left to finish; deletes stopped workspaces whose branch is
+ * the workspace's lock, so it cannot interleave with a start or stop); gives builds whose job
+ * was lost (Redis down or restarted without its data) their job again, and fails workspaces
+ * stuck starting with no job left to finish; deletes stopped workspaces whose branch is
  * gone; removes images no workspace can use any more. Runs at start and on a schedule
  * (BERTH_RECONCILE_INTERVAL).
  */
@@ -68,7 +73,7 @@ export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[
       repaired.push(ws.id);
     }
   }
-  repaired.push(...(await failStuck(deps)));
+  repaired.push(...(await repairStuck(deps)));
   await deleteWhereBranchIsGone(deps);
   // two rounds of grace: a build records its image well within one reconcile interval
   removed.push(...(await removeUnusedImages(deps, Math.max(10_000, 2 * deps.config.BERTH_RECONCILE_INTERVAL))));
@@ -163,14 +168,40 @@ export async function repairRunning(deps: WorkerDeps, ws: RunningWorkspace, acto
   return d;
 }
 
+/** What a queued, building or starting workspace that no job is working on needs. */
+export type StuckAction = 'wait' | 'requeue-build' | 'start' | 'fail';
+
 /**
- * Building or starting, but no job in the queues will ever finish it (its job was lost, or
- * BullMQ gave up on it without the worker noticing): failed, so a user can act.
+ * `since`: when the workspace entered its state (its last history event; `updatedAt` moves
+ * with every request to its preview). A build that never got its job (Redis was away when it
+ * was pushed) or lost it (Redis restarted without its data) is built after all, unless it is
+ * old; a finished build whose start was lost is started; anything else is failed after a
+ * while, so a user can act.
  */
-async function failStuck(deps: WorkerDeps): Promise<string[]> {
+export function stuckAction(
+  ws: { state: string },
+  since: Date,
+  build: { state: string; createdAt: Date; startedAt: Date | null; finishedAt: Date | null } | null,
+  now = Date.now(),
+): StuckAction {
+  if (ws.state !== 'starting' && build) {
+    if (build.state === 'queued' || build.state === 'running') {
+      if (now - build.createdAt.getTime() > REQUEUE_MAX_AGE_MS) return 'fail';
+      return now - (build.startedAt ?? build.createdAt).getTime() > QUEUED_GRACE_MS ? 'requeue-build' : 'wait';
+    }
+    if (build.state === 'succeeded' && ws.state === 'building') {
+      return now - (build.finishedAt ?? build.createdAt).getTime() > QUEUED_GRACE_MS ? 'start' : 'wait';
+    }
+  }
+  if (ws.state === 'queued') return 'wait'; // e.g. a fork's pull request waiting for /berth approve
+  return now - since.getTime() > STUCK_GRACE_MS ? 'fail' : 'wait';
+}
+
+/** Queued, building or starting, but no job in the queues will ever finish it: see stuckAction. */
+async function repairStuck(deps: WorkerDeps): Promise<string[]> {
   const suspects = await deps.db.workspace.findMany({
-    where: { state: { in: ['building', 'starting'] }, updatedAt: { lt: new Date(Date.now() - STUCK_GRACE_MS) } },
-    select: { id: true, state: true },
+    where: { state: { in: ['queued', 'building', 'starting'] } },
+    select: { id: true, state: true, currentBuildId: true, updatedAt: true },
   });
   if (!suspects.length) return [];
   const jobs = [
@@ -178,12 +209,26 @@ async function failStuck(deps: WorkerDeps): Promise<string[]> {
     ...(await deps.queues.workspaces.getJobs([...LIVE_JOB_STATES])),
   ];
   const busy = new Set(jobs.map((j) => j?.data?.workspaceId).filter(Boolean));
-  const failed: string[] = [];
+  const repaired: string[] = [];
   for (const ws of suspects.filter((s) => !busy.has(s.id))) {
-    const reason = `interrupted while ${ws.state} and no job is left to finish it; push again or comment /berth refresh`;
-    if (await transition(deps.db, deps.queues, ws.id, 'failed', reason, 'reconciler', { previewHost: null }, { from: [ws.state] })) failed.push(ws.id);
+    const [build, entered] = await Promise.all([
+      ws.currentBuildId ? deps.db.build.findUnique({ where: { id: ws.currentBuildId } }) : null,
+      deps.db.workspaceEvent.findFirst({ where: { workspaceId: ws.id }, orderBy: { id: 'desc' }, select: { createdAt: true } }),
+    ]);
+    const action = stuckAction(ws, entered?.createdAt ?? ws.updatedAt, build);
+    if (action === 'wait') continue;
+    if (action === 'requeue-build') {
+      await deps.queues.enqueueBuild({ workspaceId: ws.id, buildId: build!.id });
+      deps.log(`reconciler: build ${build!.id} of workspace ${ws.id} had no job (Redis away?); queued it again`);
+    } else if (action === 'start') {
+      await deps.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'reconciler', reason: `build of ${build!.sha.slice(0, 7)} succeeded` });
+    } else {
+      const reason = `interrupted while ${ws.state} and no job is left to finish it; push again or comment /berth refresh`;
+      if (!(await transition(deps.db, deps.queues, ws.id, 'failed', reason, 'reconciler', { previewHost: null }, { from: [ws.state] }))) continue;
+    }
+    repaired.push(ws.id);
   }
-  return failed;
+  return repaired;
 }
 
 /**
