@@ -7,7 +7,7 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-PACKAGES=(docker.io postgresql redis-server git chromium ripgrep libkrb5-dev busybox-static ca-certificates)
+PACKAGES=(docker.io postgresql redis-server git chromium ripgrep libkrb5-dev busybox-static ca-certificates e2fsprogs mount)
 PG_VERSION="${PG_VERSION:-15}"
 PG_CLUSTER="${PG_CLUSTER:-main}"
 PG_PORT="${PG_PORT:-5432}"

@@ -1,4 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { pushPayload, sendWebhook } from '../fakes/webhooks.js';
@@ -6,10 +10,12 @@ import { sampleAppFiles } from '../fixtures/sample-app.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { waitFor } from '../helpers/http.js';
 import type { WorkspaceState } from '../../lib/db/client.js';
-import { LABELS } from '../../worker/runtime/docker.js';
+import { dockerNames, LABELS } from '../../worker/runtime/docker.js';
+import { workspaceSlug } from '../../lib/slug.js';
 import { containersOf, diskFile, docker, ensureDockerd, lineCount } from './lifecycle.helpers.js';
 
 const O = 'acme';
+const run = promisify(execFile);
 
 function appFiles(opts: { command?: string; seed?: string; dockerfile?: string } = {}) {
   const yml = [
@@ -50,12 +56,14 @@ describe('workspace lifecycle: faults and limits', () => {
   let installationId: number;
   let worker: ChildProcess | undefined;
   const workerLog: string[] = [];
+  /** volumes the disk-full test made (without Berth's labels), with their loop devices */
+  const smallDisks: Array<{ name: string; image: string; device: string }> = [];
 
   beforeAll(async () => {
     await ensureDockerd();
     fake = await startFakeGitHub();
     installationId = fake.addInstallation({ login: O, type: 'Organization' }).id;
-    for (const repo of ['api', 'oom', 'lim']) {
+    for (const repo of ['api', 'oom', 'lim', 'full']) {
       fake.createRepo(O, repo, { installationId });
       await fake.pushFiles(O, repo, 'main', { 'README.md': `# ${repo}\n` });
     }
@@ -74,6 +82,11 @@ describe('workspace lifecycle: faults and limits', () => {
       for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
       for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
       for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+      for (const disk of smallDisks) {
+        await docker.getVolume(disk.name).remove().catch(() => {});
+        await run('losetup', ['-d', disk.device]).catch(() => {});
+        await fs.rm(disk.image, { force: true });
+      }
       await berth.close();
     }
     await fake?.close();
@@ -205,6 +218,42 @@ describe('workspace lifecycle: faults and limits', () => {
     await waitFor('its containers removed', async () => (await containersOf(ws.id)).length === 0, 30_000);
     const page = await berth.preview(ws.slug);
     expect(page.status).toBe(502);
+  });
+
+  it('a full disk fails the workspace with that reason, in the seed and in a service that fills it later', async () => {
+    ensureWorker();
+    // A workspace disk of 4 MB, an ext4 file system on a loop device (Berth adopts a volume of
+    // that name it finds unowned): writing 8 MB really runs out of space.
+    const fill = (file: string) => `node -e "require('fs').writeFileSync('/workspace/${file}', Buffer.alloc(8e6, 1))"`;
+    const smallDisk = async (branch: string) => {
+      const name = dockerNames.workspaceVolume(workspaceSlug(`${O}/full`, branch));
+      const image = path.join(os.tmpdir(), `${name}.img`);
+      await run('truncate', ['-s', '4M', image]);
+      await run('mkfs.ext4', ['-q', '-F', image]);
+      const device = (await run('losetup', ['-f', '--show', image])).stdout.trim();
+      smallDisks.push({ name, image, device });
+      await docker.createVolume({ Name: name, Driver: 'local', DriverOpts: { type: 'ext4', device } });
+    };
+
+    await smallDisk('feature/seed-fills');
+    await push('full', 'feature/seed-fills', appFiles({ seed: `node seed.js && ${fill('seed-output.bin')}` }));
+    const seeded = await workspaceOf('full', 'feature/seed-fills');
+    const failed = await untilState(seeded.id, 'failed');
+    expect(failed.stateReason).toMatch(/^seed of service web .* exited with code 1: the disk is full \(no space left on device\)/);
+    expect(failed.stateReason).toContain('remove files under /workspace from the IDE terminal');
+    expect(failed.stateReason).toContain('ENOSPC');
+    // the pull request's check run says the same
+    const build = await berth.db.build.findFirstOrThrow({ where: { workspaceId: seeded.id }, orderBy: { createdAt: 'desc' } });
+    const check = await waitFor('the failed check run', async () => fake.checkRuns(O, 'full', build.sha).find((c) => c.conclusion === 'failure'));
+    expect(check.output?.summary ?? '').toContain('the disk is full');
+
+    // a service that runs, then fills the disk and dies on every restart: the reconciler says why
+    await smallDisk('feature/app-fills');
+    await push('full', 'feature/app-fills', appFiles({ command: `node server.js &\nsleep 4\n${fill('app-output.bin')}` }));
+    const app = await workspaceOf('full', 'feature/app-fills');
+    await untilState(app.id, 'running');
+    const dead = await untilState(app.id, 'failed', 120_000);
+    expect(dead.stateReason).toContain('the disk is full (no space left on device)');
   });
 
   it('BERTH_MAX_RUNNING_PER_REPO=1: starting a second branch stops the least recently used one, and its history says why', async () => {

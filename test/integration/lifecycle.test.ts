@@ -264,6 +264,9 @@ class CountingRuntime implements Runtime {
     throw new Error('no IDE here');
   }
   async stopIde() {}
+  async containerLogTail() {
+    return '';
+  }
   async listBuiltImages() {
     return [];
   }

@@ -4,9 +4,10 @@ import type { WorkerDeps } from '../deps.js';
 import { buildDedupId, type BuildJob } from '../../lib/queue.js';
 import { transition } from '../../lib/workspaces.js';
 import { installationToken } from '../../lib/github-app.js';
-import { BerthError, SupersededError } from '../../lib/errors.js';
+import { BerthError, StepFailedError, SupersededError } from '../../lib/errors.js';
 import { CONFIG_PATH } from '../../lib/repo-config.js';
 import { BuildLog } from '../build-log.js';
+import { explainDiskFull } from '../failure-reason.js';
 import type { Repository, Workspace } from '../../lib/db/client.js';
 import { cloneAt } from '../source/clone.js';
 import { readRepoConfig } from '../source/repo-config.js';
@@ -107,7 +108,7 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
     await queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'worker', reason: `build of ${build.sha.slice(0, 7)} succeeded` });
   } catch (err) {
     const superseded = abort.signal.aborted || err instanceof SupersededError;
-    const message = superseded ? new SupersededError(build.sha).message : userMessage(err);
+    const message = superseded ? new SupersededError(build.sha).message : explainDiskFull(userMessage(err), err instanceof StepFailedError ? err.logTail : undefined, 'host');
     if (!superseded) log.line(`error: ${message}`);
     await log.flush();
     await db.build.update({

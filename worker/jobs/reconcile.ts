@@ -4,6 +4,7 @@ import type { RepoConfig } from '../../lib/repo-config.js';
 import type { ContainerStatus } from '../runtime/types.js';
 import { transition } from '../../lib/workspaces.js';
 import { removeUnusedImages } from './image-retention.js';
+import { explainDiskFull } from '../failure-reason.js';
 
 /** a workspace building or starting with no job left to finish it is failed after this long */
 const STUCK_GRACE_MS = 2 * 60_000;
@@ -100,12 +101,19 @@ export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<
   const oom = containers.find((c) => c.oomKilled);
   if (oom) return { action: 'fail', reason: `service ${oom.service} was killed: out of memory (limit ${deps.config.BERTH_MEMORY_LIMIT} per container)` };
   const looping = containers.find((c) => c.state === 'restarting' && (c.restartCount ?? 0) >= CRASH_LOOP_RESTARTS);
-  if (looping) return { action: 'fail', reason: `service ${looping.service} keeps crashing (restarted ${looping.restartCount} times)` };
+  if (looping) {
+    const reason = `service ${looping.service} keeps crashing (restarted ${looping.restartCount} times)`;
+    return { action: 'fail', reason: explainDiskFull(reason, await deps.runtime.containerLogTail(looping.containerId), 'workspace') };
+  }
   const expected = await expectedServices(deps, ws.currentBuildId);
   const missing = expected.filter((name) => !containers.some((c) => c.service === name));
   if (missing.length) return { action: 'restart', reason: `the container of service ${missing[0]} vanished` };
   const dead = containers.find((c) => isDead(c) && (c.state === 'removed' || !c.finishedAt || Date.now() - Date.parse(c.finishedAt) >= DEAD_GRACE_MS));
-  if (dead) return { action: 'restart', reason: `service ${dead.service} ${dead.state === 'removed' ? 'vanished' : `has ${dead.state}`}${dead.exitCode !== undefined ? ` (exit code ${dead.exitCode})` : ''}` };
+  if (dead) {
+    const reason = `service ${dead.service} ${dead.state === 'removed' ? 'vanished' : `has ${dead.state}`}${dead.exitCode !== undefined ? ` (exit code ${dead.exitCode})` : ''}`;
+    const tail = dead.state === 'removed' ? '' : await deps.runtime.containerLogTail(dead.containerId);
+    return { action: 'restart', reason: explainDiskFull(reason, tail, 'workspace') };
+  }
   const preview = containers.find((c) => c.service === ws.previewService);
   if (preview?.ip && preview.ip !== ws.previewHost) {
     return { action: 'refresh', previewHost: preview.ip, reason: `service ${preview.service} moved to ${preview.ip}` };

@@ -424,6 +424,10 @@ export class DockerRuntime implements Runtime {
       .map((l) => JSON.parse(l) as DockerEvent);
   }
 
+  async containerLogTail(containerId: string): Promise<string> {
+    return this.logTail(this.docker.getContainer(containerId));
+  }
+
   private async logTail(container: Dockerode.Container): Promise<string> {
     try {
       const buf = (await container.logs({ stdout: true, stderr: true, follow: false, tail: FAILURE_TAIL_LINES })) as Buffer;

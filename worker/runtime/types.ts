@@ -132,6 +132,8 @@ export interface Runtime {
   /** removes containers, network and volumes of a workspace */
   removeWorkspace(workspaceId: string): Promise<void>;
   status(workspaceId: string): Promise<ContainerStatus[]>;
+  /** the last lines a container wrote (empty when it is gone) */
+  containerLogTail(containerId: string): Promise<string>;
   /** every workspace id that owns a Docker object (by label) */
   listWorkspaceIds(): Promise<string[]>;
   /** every workspace id with a service or IDE container that is running (or restarting) */
