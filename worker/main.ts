@@ -55,9 +55,20 @@ export async function startWorker(opts: StartWorkerOptions) {
     },
     { connection, concurrency, prefix: opts.queues.prefix, ...locking },
   );
-  // Schedulers are idempotent upserts: every worker may declare them, Redis keeps one.
-  await opts.queues.workspaces.upsertJobScheduler('reap-idle', { every: opts.config.BERTH_REAP_INTERVAL }, { name: 'reap-idle', data: {} });
-  await opts.queues.workspaces.upsertJobScheduler('reconcile', { every: opts.config.BERTH_RECONCILE_INTERVAL }, { name: 'reconcile', data: {} });
+  // Schedulers are idempotent upserts: every worker may declare them, Redis keeps one. A Redis
+  // that restarted without its data has forgotten them, so each worker looks now and then and
+  // declares a missing one again (not every time: an upsert restarts the schedule's clock).
+  const schedules = { 'reap-idle': opts.config.BERTH_REAP_INTERVAL, reconcile: opts.config.BERTH_RECONCILE_INTERVAL };
+  const declareSchedulers = async (onlyMissing: boolean) => {
+    for (const [name, every] of Object.entries(schedules)) {
+      if (onlyMissing && (await opts.queues.workspaces.getJobScheduler(name))) continue;
+      await opts.queues.workspaces.upsertJobScheduler(name, { every }, { name, data: {} });
+      if (onlyMissing) deps.log(`job scheduler ${name} was gone (Redis lost its data?); declared it again`);
+    }
+  };
+  await declareSchedulers(false);
+  const schedulerCheck = setInterval(() => void declareSchedulers(true).catch(() => {}), Math.min(...Object.values(schedules), 60_000));
+  schedulerCheck.unref();
   await opts.queues.enqueueWorkspace('reconcile', {}, { jobId: `reconcile-at-start-${Date.now()}` });
   for (const w of [builds, workspaces]) {
     w.on('failed', (job, err) => {
@@ -75,6 +86,7 @@ export async function startWorker(opts: StartWorkerOptions) {
   }, deps.log);
   return {
     async close() {
+      clearInterval(schedulerCheck);
       watcher?.close();
       await Promise.all([builds.close(), workspaces.close()]);
     },

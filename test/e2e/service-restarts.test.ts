@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,8 @@ describe('Redis and PostgreSQL restarts', () => {
   let pg: { url: string; stop: () => Promise<void> };
 
   const redisUp = async () => {
-    redis = startRedis(redisPort, dataDir);
+    await mkdir(join(dataDir, 'redis'), { recursive: true });
+    redis = startRedis(redisPort, join(dataDir, 'redis'));
     await waitFor('Redis to answer', () => portOpen(redisPort), 10_000, 50);
   };
   /** GET /readyz: which of Berth's checks pass */
@@ -136,6 +137,18 @@ describe('Redis and PostgreSQL restarts', () => {
     expect(later.status).toBeLessThan(300);
     await previewShows(ws.slug, 'redis three');
     expect((await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } })).state).toBe('running');
+  });
+
+  it('Redis restarted without its data: the reconciler still runs and builds a push that never got its job', async () => {
+    const ws = await workspace('feature/redis');
+    await stopProcess(redis);
+    const during = await push('feature/redis', { 'message.txt': 'redis four, its job lost with Redis\n' });
+    expect(during.ms).toBeLessThan(5_000);
+    // Redis comes back empty: no queued jobs, no job schedulers; nobody redelivers the push
+    await rm(join(dataDir, 'redis'), { recursive: true, force: true });
+    await redisUp();
+    await untilReady();
+    await previewShows(ws.slug, 'redis four');
   });
 
   it('PostgreSQL restarts: readiness says so, a webhook during the outage fails fast and its redelivery works; pushes after it reach the preview', async () => {
