@@ -235,25 +235,46 @@ describe('workspace lifecycle: faults and limits', () => {
       await docker.createVolume({ Name: name, Driver: 'local', DriverOpts: { type: 'ext4', device } });
     };
 
+    const failedPage = async (slug: string) => {
+      const page = await berth.preview(slug);
+      expect(page.status).toBe(502);
+      return page.body;
+    };
+
+    // 1. the seed fills the disk: the start fails, and says so wherever the user looks
     await smallDisk('feature/seed-fills');
     await push('full', 'feature/seed-fills', appFiles({ seed: `node seed.js && ${fill('seed-output.bin')}` }));
     const seeded = await workspaceOf('full', 'feature/seed-fills');
     const failed = await untilState(seeded.id, 'failed');
-    expect(failed.stateReason).toMatch(/^seed of service web .* exited with code 1: the disk is full \(no space left on device\)/);
-    expect(failed.stateReason).toContain('remove files under /workspace from the IDE terminal');
-    expect(failed.stateReason).toContain('ENOSPC');
-    // the pull request's check run says the same
+    expect(failed.stateReason).toMatch(/^seed of service web .* exited with code 1: the workspace disk is full \(no space left on device\)/);
+    expect(failed.stateReason).toContain('delete the workspace (Delete on its dashboard page, or /berth delete) and push again to start over on an empty disk');
+    expect(failed.stateReason).toContain('ENOSPC'); // the seed's own output follows
     const build = await berth.db.build.findFirstOrThrow({ where: { workspaceId: seeded.id }, orderBy: { createdAt: 'desc' } });
     const check = await waitFor('the failed check run', async () => fake.checkRuns(O, 'full', build.sha).find((c) => c.conclusion === 'failure'));
-    expect(check.output?.summary ?? '').toContain('the disk is full');
+    expect(check.output?.summary ?? '').toContain('the workspace disk is full');
+    expect(await failedPage(seeded.slug)).toContain('the workspace disk is full (no space left on device)');
 
-    // a service that runs, then fills the disk and dies on every restart: the reconciler says why
+    // 2. doing what it says works: deleting the workspace removes the disk it adopted, and the
+    // next push (its seed fixed) starts on an empty one instead of adopting the full one again
+    const disk = dockerNames.workspaceVolume(seeded.slug);
+    await berth.queues.enqueueWorkspace('delete', { workspaceId: seeded.id, actor: '@alice', reason: 'deleted by @alice' });
+    await untilState(seeded.id, 'deleted');
+    await expect(docker.getVolume(disk).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await push('full', 'feature/seed-fills', appFiles());
+    await untilState(seeded.id, 'running');
+    expect((await berth.preview(seeded.slug)).body).toContain('seeded-alice');
+
+    // 3. a service that runs, then fills the disk and dies on every restart: the reconciler fails
+    // the workspace and says why, instead of only how often it crashed
     await smallDisk('feature/app-fills');
-    await push('full', 'feature/app-fills', appFiles({ command: `node server.js &\nsleep 4\n${fill('app-output.bin')}` }));
+    const appSha = await push('full', 'feature/app-fills', appFiles({ command: `node server.js &\nsleep 4\n${fill('app-output.bin')}` }));
     const app = await workspaceOf('full', 'feature/app-fills');
     await untilState(app.id, 'running');
-    const dead = await untilState(app.id, 'failed', 120_000);
-    expect(dead.stateReason).toContain('the disk is full (no space left on device)');
+    const dead = await untilState(app.id, 'failed', 150_000);
+    expect(dead.stateReason).toMatch(/^service web keeps crashing \(restarted \d+ times\): the workspace disk is full \(no space left on device\): free space under \/workspace from the IDE terminal/);
+    const appCheck = await waitFor('the check run failed', async () => fake.checkRuns(O, 'full', appSha).find((c) => c.conclusion === 'failure'));
+    expect(appCheck.output?.summary ?? '').toContain('the workspace disk is full');
+    expect(await failedPage(app.slug)).toContain('the workspace disk is full (no space left on device)');
   });
 
   it('BERTH_MAX_RUNNING_PER_REPO=1: starting a second branch stops the least recently used one, and its history says why', async () => {

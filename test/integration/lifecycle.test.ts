@@ -267,6 +267,9 @@ class CountingRuntime implements Runtime {
   async containerLogTail() {
     return '';
   }
+  async workspaceDiskPlace() {
+    return 'unknown' as const;
+  }
   async listBuiltImages() {
     return [];
   }

@@ -108,7 +108,7 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
     await queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'worker', reason: `build of ${build.sha.slice(0, 7)} succeeded` });
   } catch (err) {
     const superseded = abort.signal.aborted || err instanceof SupersededError;
-    const message = superseded ? new SupersededError(build.sha).message : explainDiskFull(userMessage(err), err instanceof StepFailedError ? err.logTail : undefined, 'host');
+    const message = superseded ? new SupersededError(build.sha).message : explainDiskFull(userMessage(err), err instanceof StepFailedError ? err.logTail : undefined, { during: 'build' });
     if (!superseded) log.line(`error: ${message}`);
     await log.flush();
     await db.build.update({

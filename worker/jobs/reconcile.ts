@@ -4,7 +4,7 @@ import type { RepoConfig } from '../../lib/repo-config.js';
 import type { ContainerStatus } from '../runtime/types.js';
 import { transition } from '../../lib/workspaces.js';
 import { removeUnusedImages } from './image-retention.js';
-import { explainDiskFull } from '../failure-reason.js';
+import { explainWorkspaceFailure } from '../failure-reason.js';
 
 /** a workspace building or starting with no job left to finish it is failed after this long */
 const STUCK_GRACE_MS = 2 * 60_000;
@@ -28,7 +28,7 @@ const LIVE_JOB_STATES = ['active', 'waiting', 'delayed', 'prioritized', 'waiting
 /** when each stopped workspace's branch was last looked up on GitHub (see BERTH_BRANCH_CHECK_INTERVAL) */
 const branchChecked = new Map<string, number>();
 
-type RunningWorkspace = Pick<Workspace, 'id' | 'state' | 'previewHost' | 'previewService' | 'currentBuildId'>;
+type RunningWorkspace = Pick<Workspace, 'id' | 'slug' | 'state' | 'previewHost' | 'previewService' | 'currentBuildId'>;
 
 /** What a running workspace needs, judged from what the engine runs. */
 export type Diagnosis =
@@ -53,7 +53,7 @@ export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[
   const repaired: string[] = [];
   const running = await deps.db.workspace.findMany({
     where: { state: 'running' },
-    select: { id: true, state: true, previewHost: true, previewService: true, currentBuildId: true },
+    select: { id: true, slug: true, state: true, previewHost: true, previewService: true, currentBuildId: true },
   });
   for (const ws of running) {
     const diagnosis = await diagnose(deps, ws);
@@ -103,7 +103,7 @@ export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<
   const looping = containers.find((c) => c.state === 'restarting' && (c.restartCount ?? 0) >= CRASH_LOOP_RESTARTS);
   if (looping) {
     const reason = `service ${looping.service} keeps crashing (restarted ${looping.restartCount} times)`;
-    return { action: 'fail', reason: explainDiskFull(reason, await deps.runtime.containerLogTail(looping.containerId), 'workspace') };
+    return { action: 'fail', reason: await explainWorkspaceFailure(deps.runtime, ws.slug, 'service', reason, await deps.runtime.containerLogTail(looping.containerId)) };
   }
   const expected = await expectedServices(deps, ws.currentBuildId);
   const missing = expected.filter((name) => !containers.some((c) => c.service === name));
@@ -112,7 +112,7 @@ export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<
   if (dead) {
     const reason = `service ${dead.service} ${dead.state === 'removed' ? 'vanished' : `has ${dead.state}`}${dead.exitCode !== undefined ? ` (exit code ${dead.exitCode})` : ''}`;
     const tail = dead.state === 'removed' ? '' : await deps.runtime.containerLogTail(dead.containerId);
-    return { action: 'restart', reason: explainDiskFull(reason, tail, 'workspace') };
+    return { action: 'restart', reason: await explainWorkspaceFailure(deps.runtime, ws.slug, 'service', reason, tail) };
   }
   const preview = containers.find((c) => c.service === ws.previewService);
   if (preview?.ip && preview.ip !== ws.previewHost) {

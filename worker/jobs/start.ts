@@ -9,7 +9,7 @@ import { transition } from '../../lib/workspaces.js';
 import { installationToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { BuildLog } from '../build-log.js';
-import { explainDiskFull } from '../failure-reason.js';
+import { explainWorkspaceFailure } from '../failure-reason.js';
 import { cloneAt } from '../source/clone.js';
 import { takeCheckout } from '../source/checkout-handover.js';
 import { fastForwardCheckout } from '../source/disk-sync.js';
@@ -133,7 +133,7 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await log.flush();
       if (await waitForEngine(deps, ENGINE_WAIT_MS)) return start(deps, { ...data, onlyIf: ['starting'] }, attempt + 1);
     }
-    const message = explainDiskFull(userMessage(err), err instanceof StepFailedError ? err.logTail : undefined, 'workspace');
+    const message = await explainWorkspaceFailure(deps.runtime, ws.slug, 'start', userMessage(err), err instanceof StepFailedError ? err.logTail : undefined);
     const tail = err instanceof StepFailedError && err.logTail ? `\n${err.logTail}` : '';
     log.line(`error: ${message}${tail}`);
     await log.flush();

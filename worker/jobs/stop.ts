@@ -22,7 +22,7 @@ export async function stopJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise
 export async function deleteJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
   const ws = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! } });
   if (!ws || ws.state === 'deleted') return;
-  await deps.runtime.removeWorkspace(ws.id);
+  await deps.runtime.removeWorkspace(ws.id, ws.slug);
   await dropCheckout(ws.id);
   await transition(deps.db, deps.queues, ws.id, 'deleted', job.data.reason ?? 'deleted', job.data.actor ?? 'worker', { previewHost: null, seededAt: null, runningSha: null });
 }

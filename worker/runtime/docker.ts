@@ -19,6 +19,7 @@ import type {
   BuiltImage,
   ContainerDeath,
   ContainerStatus,
+  DiskPlace,
   IdeSpec,
   Runtime,
   ServiceEndpoint,
@@ -254,6 +255,23 @@ export class DockerRuntime implements Runtime {
       return info.Mountpoint;
     } catch {
       return null; // a remote engine, or not root: the disk is not reachable from here
+    }
+  }
+
+  /**
+   * A `local` volume with a file system type (ext4 on a device, tmpfs) is a disk of its own;
+   * one without (Docker's default) or a bind (`type: none`) is a directory on the host's disk,
+   * so running out of space there means the host is full. Other drivers keep their own storage.
+   */
+  async workspaceDiskPlace(slug: string): Promise<DiskPlace> {
+    try {
+      const info = await ignoreNotFound(this.docker.getVolume(dockerNames.workspaceVolume(slug)).inspect());
+      if (!info) return 'unknown';
+      if (info.Driver !== 'local') return 'own';
+      const type = (info.Options as Record<string, string> | null)?.type;
+      return type && type !== 'none' ? 'own' : 'host';
+    } catch {
+      return 'unknown'; // the engine is away: the reason says less, the failure is not hidden
     }
   }
 
@@ -532,7 +550,7 @@ export class DockerRuntime implements Runtime {
 
   // --- inventory ------------------------------------------------------------------------------
 
-  async removeWorkspace(workspaceId: string): Promise<void> {
+  async removeWorkspace(workspaceId: string, slug?: string): Promise<void> {
     const filters = labelFilter(workspaceId);
     const containers = await this.listContainers(workspaceId);
     await Promise.all(containers.map((c) => ignoreNotFound(this.docker.getContainer(c.Id).remove({ force: true, v: true }))));
@@ -540,6 +558,13 @@ export class DockerRuntime implements Runtime {
     await Promise.all(networks.map((n) => ignoreNotFound(this.docker.getNetwork(n.Id).remove())));
     const { Volumes: volumes } = await this.docker.listVolumes({ filters });
     await Promise.all((volumes ?? []).map((v) => ignoreNotFound(this.docker.getVolume(v.Name).remove())));
+    if (slug) {
+      // A workspace disk Berth adopted (ensureVolume: same name, no owner label) is found only
+      // by its name. Left behind, the next workspace of this branch would adopt it again, full.
+      const name = dockerNames.workspaceVolume(slug);
+      const adopted = await ignoreNotFound(this.docker.getVolume(name).inspect());
+      if (adopted && !adopted.Labels?.[LABELS.workspace]) await ignoreNotFound(this.docker.getVolume(name).remove());
+    }
   }
 
   async status(workspaceId: string): Promise<ContainerStatus[]> {

@@ -97,6 +97,13 @@ export interface IdeSpec {
 /** where code-server listens inside the IDE container, on the workspace network only */
 export const CODE_SERVER_PORT = 13337;
 
+/**
+ * Where a workspace's disk lives: `own` a file system of its own (a volume with a device, e.g.
+ * a sized disk an operator made for it), `host` a directory on the Docker host's disk (Docker's
+ * default volumes), `unknown` when the engine could not say.
+ */
+export type DiskPlace = 'own' | 'host' | 'unknown';
+
 export interface Runtime {
   /** throws when the engine cannot be reached */
   ping(): Promise<void>;
@@ -129,11 +136,13 @@ export interface Runtime {
   stopIde(workspaceId: string): Promise<void>;
   /** stops and removes the service containers and the IDE container, keeping volumes */
   stopServices(workspaceId: string): Promise<void>;
-  /** removes containers, network and volumes of a workspace */
-  removeWorkspace(workspaceId: string): Promise<void>;
+  /** removes containers, network and volumes of a workspace; with its slug also a workspace disk Berth adopted (one without its labels) */
+  removeWorkspace(workspaceId: string, slug?: string): Promise<void>;
   status(workspaceId: string): Promise<ContainerStatus[]>;
   /** the last lines a container wrote (empty when it is gone) */
   containerLogTail(containerId: string): Promise<string>;
+  /** whether the workspace disk is a file system of its own or a directory on the Docker host's disk (see DiskPlace) */
+  workspaceDiskPlace(slug: string): Promise<DiskPlace>;
   /** every workspace id that owns a Docker object (by label) */
   listWorkspaceIds(): Promise<string[]>;
   /** every workspace id with a service or IDE container that is running (or restarting) */
