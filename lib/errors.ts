@@ -60,9 +60,17 @@ export class IllegalTransitionError extends BerthError {
  * opposed to a fault of Berth or of the request: worth a 503 and "try again", not a 500.
  */
 export function isBackendUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string; cause?: { code?: string } } | undefined;
+  const e = err as { code?: string; message?: string; cause?: { code?: string }; meta?: { driverAdapterError?: { cause?: { kind?: string; code?: string } } } } | undefined;
   // Prisma: P1001 can't reach the server, P1017 server closed the connection, P2024 pool timeout
   if (e?.code && ['P1001', 'P1002', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET'].includes(e.code)) return true;
   if (e?.cause?.code === 'ECONNREFUSED') return true;
-  return /ECONNREFUSED|ConnectionClosed|Connection is closed|Stream isn't writeable|Can't reach database server|the database system is (starting up|shutting down)/i.test(e?.message ?? '');
+  // What the pg adapter saw: a query in flight when PostgreSQL shuts down fails with 57P01
+  // ("terminating connection due to administrator command"), class 08 is a lost connection,
+  // 57P03 "the database system is starting up".
+  const driver = e?.meta?.driverAdapterError?.cause;
+  if (driver?.kind && ['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout'].includes(driver.kind)) return true;
+  if (driver?.code && /^(57P0[123]|08)/.test(driver.code)) return true;
+  return /ECONNREFUSED|ConnectionClosed|Connection is closed|Connection terminated|terminating connection due to administrator command|Stream isn't writeable|Can't reach database server|the database system is (starting up|shutting down)/i.test(
+    e?.message ?? '',
+  );
 }

@@ -5,7 +5,7 @@ import type { PrismaClient } from '../lib/db/client.js';
 import { QUEUE, type BuildJob, type Queues, type WorkspaceJob } from '../lib/queue.js';
 import { bootInfra, loadDotEnv } from '../lib/boot.js';
 import { createProbotFor } from '../lib/github-app.js';
-import { ConfigurationError } from '../lib/errors.js';
+import { ConfigurationError, isBackendUnavailable } from '../lib/errors.js';
 import { closeOnSignals, runAsMain } from '../lib/process.js';
 import type { WorkerDeps } from './deps.js';
 import type { Runtime } from './runtime/types.js';
@@ -43,7 +43,7 @@ export async function startWorker(opts: StartWorkerOptions) {
   // A worker that dies stops renewing its jobs' locks; another worker takes them over once the
   // lock expired (BullMQ's stalled-job check), and the job runs again from the start.
   const locking = { lockDuration: opts.config.BERTH_JOB_LOCK_TIMEOUT, stalledInterval: opts.config.BERTH_JOB_LOCK_TIMEOUT };
-  const builds = new Worker<BuildJob>(QUEUE.builds, (job) => buildJob(deps, job), { connection, concurrency, prefix: opts.queues.prefix, ...locking });
+  const builds = new Worker<BuildJob>(QUEUE.builds, (job) => outlastOutage(deps, job, () => buildJob(deps, job)), { connection, concurrency, prefix: opts.queues.prefix, ...locking });
   const workspaces = new Worker<WorkspaceJob>(
     QUEUE.workspaces,
     async (job) => {
@@ -51,7 +51,7 @@ export async function startWorker(opts: StartWorkerOptions) {
       if (job.name === 'reconcile') return void (await reconcileJob(deps));
       const run = { start: startJob, stop: stopJob, delete: deleteJob, status: statusJob }[job.name as 'start' | 'stop' | 'delete' | 'status'];
       if (!run) return;
-      await lock.run(job.data.workspaceId ?? job.name, () => run(deps, job));
+      await lock.run(job.data.workspaceId ?? job.name, () => outlastOutage(deps, job, () => run(deps, job)));
     },
     { connection, concurrency, prefix: opts.queues.prefix, ...locking },
   );
@@ -92,6 +92,49 @@ export async function startWorker(opts: StartWorkerOptions) {
     },
   };
 }
+
+/** how long a job hit by a PostgreSQL outage waits for it before it fails for good */
+const OUTAGE_WAIT_MS = 5 * 60_000;
+/** times a job runs again after outages, so one that fails on every run cannot loop */
+const OUTAGE_RERUNS = 3;
+
+/**
+ * Runs a workspace's job; when it fails because PostgreSQL is restarting (its writes cannot
+ * land, so it could not even record a failure), waits for the database and runs the job again
+ * from the top, as a worker that died would. BullMQ's own retries are over within seconds
+ * (builds get none), and a job failing for good leaves its workspace building or starting
+ * until the reconciler gives up on it; a restart of PostgreSQL must cost a user nothing.
+ * Redis needs none of this: the worker's connection waits for it (maxRetriesPerRequest null).
+ */
+async function outlastOutage(deps: WorkerDeps, job: Job<BuildJob | WorkspaceJob>, run: () => Promise<void>): Promise<void> {
+  for (let rerun = 0; ; rerun++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (rerun >= OUTAGE_RERUNS || !isBackendUnavailable(err)) throw err;
+      deps.log(`job ${job.name} ${job.id} of workspace ${job.data.workspaceId}: PostgreSQL is not reachable (${reasonOf(err)}); running it again once it is back`);
+      if (!(await databaseBack(deps, OUTAGE_WAIT_MS))) throw err;
+      if (job.name === 'start') {
+        // A start that got as far as `starting` left the workspace there: the next run takes it
+        // from that state (a wake-up would otherwise only start a `stopped` one, and return).
+        const now = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! }, select: { state: true } });
+        if (now?.state === 'starting') job.data = { ...job.data, onlyIf: ['starting'] };
+      }
+    }
+  }
+}
+
+async function databaseBack(deps: WorkerDeps, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await deps.db.$queryRaw`SELECT 1`.then(() => true, () => false)) return true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return false;
+}
+
+/** Prisma's messages start with the call that failed and end with why */
+const reasonOf = (err: unknown) => String((err as Error)?.message ?? err).trim().split('\n').pop()!.slice(0, 200);
 
 /**
  * A build or start job that BullMQ gave up on (its worker died more often than BullMQ retries

@@ -2,6 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Probot } from 'probot';
 import type { AppDeps } from '../deps.js';
 import { QUEUE, type CommandJob, type ReportJob } from '../../lib/queue.js';
+import { isBackendUnavailable } from '../../lib/errors.js';
 import { runCommands } from '../commands/run.js';
 import { PermissionCache } from './permissions.js';
 import type { Build, Repository, Workspace } from '../../lib/db/client.js';
@@ -42,6 +43,12 @@ export class Reporter {
       },
     );
     this.worker.on('failed', (job, err) => probot.log.warn({ err, job: job?.name }, 'writing to GitHub failed'));
+    // BullMQ reconnects by itself. Without a listener it printed every failed reconnect to
+    // stderr, stack and all, for as long as Redis was away; /readyz reports that outage.
+    this.worker.on('error', (err) => {
+      if (isBackendUnavailable(err)) probot.log.debug({ err }, 'GitHub reports wait for Redis');
+      else probot.log.error({ err }, 'GitHub reports: worker error');
+    });
   }
 
   async process(job: Job<ReportJob>) {

@@ -8,7 +8,9 @@ import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { issueCommentPayload, pushPayload, sendWebhook } from '../fakes/webhooks.js';
 import { sampleAppFiles } from '../fixtures/sample-app.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { CookieClient } from '../helpers/cookie-client.js';
 import { waitFor } from '../helpers/http.js';
+import { diskFile, lineCount } from './lifecycle.helpers.js';
 import { portOpen, startEmbeddedPostgres } from '../../lib/db/embedded.js';
 
 const O = 'acme';
@@ -106,7 +108,10 @@ describe('Redis and PostgreSQL restarts', () => {
   const previewShows = (slug: string, text: string, ms = 150_000) =>
     waitFor(`the preview to show “${text}”`, async () => {
       const r = await berth.preview(slug);
-      return r.status === 200 && r.body.includes(text);
+      if (r.status === 200 && r.body.includes(text)) return true;
+      // not yet: say where the workspace is, for the timeout's message
+      const ws = await berth.db.workspace.findUnique({ where: { slug } });
+      throw new Error(`preview answered ${r.status}; workspace ${ws?.state}: ${ws?.stateReason}`);
     }, ms, 250);
   const workspace = (branch: string) => waitFor(`workspace ${branch}`, () => berth.db.workspace.findFirst({ where: { branch } }), 60_000, 100);
 
@@ -156,9 +161,17 @@ describe('Redis and PostgreSQL restarts', () => {
     expect(first.status).toBeLessThan(300);
     const ws = await workspace('feature/pg');
     await previewShows(ws.slug, 'pg one');
+    // a signed-in user on the workspace's dashboard page (sessions live in Redis)
+    fake.setOAuthUser('wendy');
+    const browser = new CookieClient();
+    const dashboardUrl = `${berth.config.berthUrl}/workspaces/${ws.id}`;
+    expect((await browser.get(dashboardUrl, { follow: true })).status).toBe(200);
 
     await pg.stop();
     expect(await readiness()).toEqual({ status: 503, database: false, redis: true });
+    const dashboard = await browser.get(dashboardUrl);
+    expect(dashboard.status).toBe(503);
+    expect(dashboard.body).toContain('cannot reach its database');
     // the running workspace keeps serving; Berth's own pages say what is wrong
     expect((await berth.preview(ws.slug)).body).toContain('pg one');
     const page = await berth.preview('not-looked-up-before');
@@ -174,12 +187,76 @@ describe('Redis and PostgreSQL restarts', () => {
 
     pg = await startEmbeddedPostgres(join(dataDir, 'pg'), pgPort);
     await untilReady();
+    const back = await browser.get(dashboardUrl);
+    expect(back.status).toBe(200);
+    expect(back.body).toContain('feature/pg');
     const redelivered = await hook('push', payload, delivery);
     expect(redelivered.status).toBeLessThan(300);
     await previewShows(ws.slug, 'pg two');
     const later = await push('feature/pg', { 'message.txt': 'pg three\n' });
     expect(later.status).toBeLessThan(300);
     await previewShows(ws.slug, 'pg three');
+  });
+
+  it('PostgreSQL restarts in the middle of a start: the start runs again once it is back, and the preview shows the commit', async () => {
+    // migrate takes a while, so PostgreSQL can go while it runs
+    const files = sampleAppFiles({ 'message.txt': 'pg start one\n' });
+    files['.github/berth.yml'] = files['.github/berth.yml']!.replace('migrate: node migrate.js', 'migrate: sleep 4 && node migrate.js');
+    expect(files['.github/berth.yml']).toContain('sleep 4');
+    await push('feature/pg-start', files);
+    const ws = await workspace('feature/pg-start');
+    await waitFor('the first start to migrate', async () => (await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } })).stateReason?.startsWith('migrating'), 150_000, 100);
+
+    await pg.stop();
+    // the migrate finishes on the workspace disk; what the start writes next cannot land
+    await waitFor('the migrate to finish', async () => lineCount(await diskFile(ws.slug, '.data/migrations.log')) === 1, 30_000, 100);
+    // an outage longer than BullMQ's own retries of a start (1 s, then 2 s)
+    await new Promise((r) => setTimeout(r, 6_000));
+    pg = await startEmbeddedPostgres(join(dataDir, 'pg'), pgPort);
+
+    await previewShows(ws.slug, 'pg start one', 120_000);
+    const after = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+    expect(after.state).toBe('running');
+    // started again from the top: migrate once more (every start does), the seed only once
+    expect(lineCount(await diskFile(ws.slug, '.data/seed.log'))).toBe(1);
+    expect(lineCount(await diskFile(ws.slug, '.data/migrations.log'))).toBe(2);
+  });
+
+  it('Redis restarted without its data in the middle of a start: the start still ends running', async () => {
+    const ws = await workspace('feature/pg-start'); // its migrate takes 4 s
+    const pushed = await push('feature/pg-start', { 'message.txt': 'pg start two, Redis lost its data meanwhile\n' });
+    expect(pushed.status).toBeLessThan(300);
+    await waitFor('the start to migrate', async () => {
+      const now = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+      return now.state === 'starting' && now.stateReason?.startsWith('migrating');
+    }, 120_000, 100);
+
+    // the start job vanishes from Redis while the worker runs it
+    await stopProcess(redis);
+    await rm(join(dataDir, 'redis'), { recursive: true, force: true });
+    await redisUp();
+
+    await previewShows(ws.slug, 'pg start two', 120_000);
+    expect((await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } })).state).toBe('running');
+  });
+
+  it('Redis restarts in the middle of a build: the build finishes and the preview shows the commit', async () => {
+    const ws = await workspace('feature/redis');
+    // a fresh layer (never from the cache) that takes a while, so Redis can go while it builds
+    const dockerfile = `FROM berth-base:node20\nRUN echo ${Date.now()} && sleep 4\nWORKDIR /workspace\nCOPY . /workspace\nEXPOSE 3000\nCMD ["node","server.js"]\n`;
+    const pushed = await push('feature/redis', { Dockerfile: dockerfile, 'message.txt': 'redis five, built across a Redis restart\n' });
+    expect(pushed.status).toBeLessThan(300);
+    const build = await waitFor('the build to run', () => berth.db.build.findFirst({ where: { workspaceId: ws.id, sha: pushed.sha, state: 'running', step: { startsWith: 'building service' } } }), 60_000, 100);
+
+    await stopProcess(redis);
+    await waitFor('the image to be built', async () => (await berth.db.build.findUniqueOrThrow({ where: { id: build.id } })).state === 'succeeded', 60_000, 250);
+    // down for longer than the job's lock (BERTH_JOB_LOCK_TIMEOUT 5 s): BullMQ takes the job for stalled
+    await new Promise((r) => setTimeout(r, 6_000));
+    await redisUp();
+
+    await previewShows(ws.slug, 'redis five');
+    expect((await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } })).state).toBe('running');
+    expect(await berth.db.build.count({ where: { workspaceId: ws.id, sha: pushed.sha } })).toBe(1);
   });
 
   it('a slash command during a Redis outage is refused quickly, and its redelivery runs it', async () => {
