@@ -12,7 +12,7 @@ import { waitFor } from '../helpers/http.js';
 import type { WorkspaceState } from '../../lib/db/client.js';
 import { dockerNames, LABELS } from '../../worker/runtime/docker.js';
 import { workspaceSlug } from '../../lib/slug.js';
-import { containersOf, diskFile, docker, ensureDockerd, lineCount } from './lifecycle.helpers.js';
+import { containersOf, diskFile, docker, lineCount } from './lifecycle.helpers.js';
 
 const O = 'acme';
 const run = promisify(execFile);
@@ -60,7 +60,6 @@ describe('workspace lifecycle: faults and limits', () => {
   const smallDisks: Array<{ name: string; image: string; device: string }> = [];
 
   beforeAll(async () => {
-    await ensureDockerd();
     fake = await startFakeGitHub();
     installationId = fake.addInstallation({ login: O, type: 'Organization' }).id;
     for (const repo of ['api', 'oom', 'lim', 'full']) {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { pushPayload, sendWebhook } from '../fakes/webhooks.js';
 import { sampleAppFiles } from '../fixtures/sample-app.js';
-import { getWithHost, waitFor } from '../helpers/http.js';
+import { getWithHost, notYetWhileUnreachable, waitFor } from '../helpers/http.js';
 import { removeDockerObjects } from '../helpers/berth.js';
 import { portOpen } from '../../lib/db/embedded.js';
 
@@ -73,7 +73,7 @@ describe('npm start', () => {
       REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       LOG_LEVEL: process.env.NPMSTART_LOG ?? 'error',
     });
-    await waitFor('Berth to answer /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 90_000, 500).catch((err) => {
+    await waitFor('Berth to answer /healthz', () => notYetWhileUnreachable(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok), 90_000, 500).catch((err) => {
       throw new Error(`${err.message}\n${run.output()}`);
     });
     expect(run.output()).toContain('embedded PostgreSQL');

@@ -9,7 +9,7 @@ import { issueCommentPayload, pushPayload, sendWebhook } from '../fakes/webhooks
 import { sampleAppFiles } from '../fixtures/sample-app.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { CookieClient } from '../helpers/cookie-client.js';
-import { waitFor } from '../helpers/http.js';
+import { NotYet, waitFor } from '../helpers/http.js';
 import { diskFile, lineCount } from './lifecycle.helpers.js';
 import { portOpen, startEmbeddedPostgres } from '../../lib/db/embedded.js';
 
@@ -111,7 +111,8 @@ describe('Redis and PostgreSQL restarts', () => {
       if (r.status === 200 && r.body.includes(text)) return true;
       // not yet: say where the workspace is, for the timeout's message
       const ws = await berth.db.workspace.findUnique({ where: { slug } });
-      throw new Error(`preview answered ${r.status}; workspace ${ws?.state}: ${ws?.stateReason}`);
+      if (ws?.state === 'failed') throw new Error(`workspace failed: ${ws.stateReason}`);
+      throw new NotYet(`preview answered ${r.status}; workspace ${ws?.state}: ${ws?.stateReason}`);
     }, ms, 250);
   const workspace = (branch: string) => waitFor(`workspace ${branch}`, () => berth.db.workspace.findFirst({ where: { branch } }), 60_000, 100);
 

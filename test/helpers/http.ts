@@ -21,7 +21,19 @@ export function getWithHost(port: number, host: string, path = '/', headers: Rec
   });
 }
 
-/** Polls until `check` returns a truthy value; fails with the last value seen. */
+/**
+ * Thrown by a `waitFor` check to say "not yet, and here is why": polling goes on and the
+ * timeout's message carries it. Any other error a check throws ends the wait at once (a
+ * workspace that failed must fail the test now, not as a timeout minutes later).
+ */
+export class NotYet extends Error {
+  override name = 'NotYet';
+}
+
+/**
+ * Polls until `check` returns a truthy value. A check that throws fails the wait at once,
+ * unless it threw `NotYet`; on timeout the error says the last value or `NotYet` reason seen.
+ */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 120_000, everyMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -31,9 +43,19 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       if (v) return v;
       last = v;
     } catch (err) {
+      if (!(err instanceof NotYet)) throw new Error(`while waiting for ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       last = err;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** For checks that poll something which may not be listening yet: a refused or reset connection is "not yet". */
+export async function notYetWhileUnreachable<T>(probe: () => Promise<T>): Promise<T> {
+  try {
+    return await probe();
+  } catch (err) {
+    throw new NotYet(`unreachable: ${(err as Error).message}${(err as Error).cause ? ` (${((err as Error).cause as Error).message})` : ''}`);
   }
 }
