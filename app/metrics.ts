@@ -2,6 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AppDeps } from './deps.js';
 import type { Handler } from './http.js';
+import { safeEqual } from './auth/signing.js';
+
+/** Who may read /metrics besides a bearer of BERTH_METRICS_TOKEN: a signed-in user, if anyone. */
+export type MetricsViewer = (req: IncomingMessage) => Promise<{ login: string } | null>;
 
 const WORKSPACE_STATES = ['queued', 'building', 'starting', 'running', 'stopped', 'failed', 'deleted'] as const;
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed'] as const;
@@ -26,7 +30,15 @@ export class Metrics {
   private buildsSeenUntil = new Date();
   private buildsSeenAtCursor = new Set<string>();
 
-  constructor(private deps: AppDeps) {
+  /**
+   * `viewer` tells who is signed in; those in BERTH_ADMINS may read the metrics too. Without
+   * BERTH_METRICS_TOKEN and admins nobody may: the numbers (repositories' activity, queue
+   * sizes, process details) are not for every visitor.
+   */
+  constructor(
+    private deps: AppDeps,
+    private readonly viewer: MetricsViewer = async () => null,
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'berth_process_' });
     this.webhookSeconds = new Histogram({
@@ -117,12 +129,28 @@ export class Metrics {
   handle: Handler = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.url?.split('?')[0] !== '/metrics') return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    if (!(await this.authorized(req))) {
+      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'www-authenticate': 'Bearer realm="berth-metrics"', 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : 'Berth\'s metrics need `Authorization: Bearer $BERTH_METRICS_TOKEN`, or sign-in as one of BERTH_ADMINS.\n');
+      return true;
+    }
     await this.observeFinishedBuilds();
     const body = await this.registry.metrics();
     res.writeHead(200, { 'content-type': this.registry.contentType, 'cache-control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : body);
     return true;
   };
+
+  private async authorized(req: IncomingMessage): Promise<boolean> {
+    const token = this.deps.config.BERTH_METRICS_TOKEN;
+    const header = req.headers.authorization ?? '';
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    if (token && bearer) return safeEqual(bearer, token);
+    const admins = this.deps.config.BERTH_ADMINS;
+    if (!admins.length) return false;
+    const user = await this.viewer(req);
+    return !!user && admins.includes(user.login.toLowerCase());
+  }
 
   /**
    * Observes builds that finished since the last scrape. Builds finished before this process

@@ -56,7 +56,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     if (req.url === '/healthz') return (sendJson(res, 200, { ok: true }), true);
     return false;
   };
-  const metrics = new Metrics(deps);
+  const metrics = new Metrics(deps, (req) => auth.currentUser(req));
   const containers = options.containers ?? new DockerContainerReader();
   const webhookHandler: Handler = (req, res) => webhooks(req, res, () => {}) as Promise<boolean>;
   const dashboard: Handler[] = [createDashboard(deps, { auth, probot, containers })];

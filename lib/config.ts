@@ -73,6 +73,14 @@ export const envSchema = z.object({
   BERTH_SESSION_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, { message: 'must be at least 32 characters' }),
   /** where scripts/install-code-server.sh put code-server (the `vscode` IDE); default BERTH_DATA_DIR/code-server */
   BERTH_CODE_SERVER_DIR: optionalString,
+  /** GET /metrics answers a request carrying `Authorization: Bearer <this>`; unset = only signed-in admins */
+  BERTH_METRICS_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, { message: 'must be at least 16 characters' }),
+  /** GitHub logins of Berth's administrators, comma-separated: signed in, they may read /metrics */
+  BERTH_ADMINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
+    .refine((logins) => logins.every((l) => /^[a-z0-9](?:[a-z0-9-]{0,38})$/.test(l)), { message: 'must be GitHub logins separated by commas' }),
 });
 
 export type Env = z.infer<typeof envSchema>;

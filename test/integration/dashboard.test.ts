@@ -39,6 +39,9 @@ interface Res {
   body: string;
 }
 
+const METRICS_TOKEN = randomBytes(24).toString('hex');
+const scraper = { authorization: `Bearer ${METRICS_TOKEN}` };
+
 describe('dashboard over HTTP (real PostgreSQL, Redis and GitHub sign-in)', () => {
   let fake: FakeGitHub;
   let config: BerthConfig;
@@ -95,6 +98,8 @@ describe('dashboard over HTTP (real PostgreSQL, Redis and GitHub sign-in)', () =
       BERTH_QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,
       LOG_LEVEL: 'silent',
       PORT: '0',
+      BERTH_METRICS_TOKEN: METRICS_TOKEN,
+      BERTH_ADMINS: 'Carol, dave',
     } as NodeJS.ProcessEnv);
     infra = await bootInfra(config, () => {});
     const probot = createProbotFor(config, TestOctokit);
@@ -452,12 +457,12 @@ describe('dashboard over HTTP (real PostgreSQL, Redis and GitHub sign-in)', () =
 
   it('/metrics has workspaces by state, queue depth, build durations and webhook latency', async () => {
     const value = (body: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(body)?.[1] ?? 0);
-    const before = (await request('GET', '/metrics')).body;
+    const before = (await request('GET', '/metrics', { headers: scraper })).body;
     await sendWebhook(`${base}/api/github/webhooks`, 'push', pushPayload({ fake, owner: 'acme', repo: 'shop', branch: 'feature/login', installationId }), fake.webhookSecret);
     await infra.db.build.create({
       data: { repositoryId: shopId, sha: 'e'.repeat(40), state: 'succeeded', startedAt: new Date(Date.now() - 42_000), finishedAt: new Date() },
     });
-    const res = await request('GET', '/metrics');
+    const res = await request('GET', '/metrics', { headers: scraper });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     expect(res.body).toMatch(/berth_workspaces\{state="running"\} \d+/);
@@ -472,8 +477,27 @@ describe('dashboard over HTTP (real PostgreSQL, Redis and GitHub sign-in)', () =
     expect(value(res.body, under60)).toBe(value(before, under60) + 1);
     expect(value(res.body, under30)).toBe(value(before, under30)); // 42 s is over 30
     // a further scrape does not count the same build twice
-    const again = await request('GET', '/metrics');
+    const again = await request('GET', '/metrics', { headers: scraper });
     expect(value(again.body, count)).toBe(value(res.body, count));
+  });
+
+  it('/metrics needs the bearer token or a signed-in Berth admin: 401 for anyone else', async () => {
+    const anonymous = await request('GET', '/metrics');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer/);
+    expect(anonymous.body).toContain('BERTH_METRICS_TOKEN');
+    expect(anonymous.body).not.toContain('berth_workspaces');
+    expect((await request('GET', '/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}x` } })).status).toBe(401);
+    expect((await request('GET', '/metrics', { headers: { authorization: 'Bearer ' } })).status).toBe(401);
+    expect((await request('GET', '/metrics', { headers: { authorization: `Basic ${Buffer.from(`x:${METRICS_TOKEN}`).toString('base64')}` } })).status).toBe(401);
+    expect((await request('HEAD', '/metrics')).status).toBe(401);
+    // signed in with write access to a repository is not enough; a login in BERTH_ADMINS is (any case)
+    expect((await request('GET', '/metrics', { as: writer })).status).toBe(401);
+    fake.addUser('dave'); // an admin of Berth needs no access to any repository for this
+    const admin = await signIn('dave');
+    const res = await request('GET', '/metrics', { as: admin });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/berth_workspaces\{state="running"\} \d+/);
   });
 
   it('answers errors with a page in the same style and no stack trace', async () => {
