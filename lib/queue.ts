@@ -40,7 +40,10 @@ export interface CommandJob {
   /** for check-run buttons: the build behind the check run, and its commit */
   buildId?: string;
   headSha?: string;
-  commands: Array<{ verb: string } | { unknown: string }>;
+  /** when the comment was written (GitHub's created_at): `/berth approve` approves the head of then */
+  commentCreatedAt?: string;
+  /** `sha`: the commit named by `/berth approve <sha>` */
+  commands: Array<{ verb: string; sha?: string } | { unknown: string }>;
 }
 
 const defaults: JobsOptions = {

@@ -16,3 +16,13 @@ export function redact(text: string, secrets: string[] = []): string {
   for (const p of PATTERNS) out = out.replace(p, (_m, prefix?: string) => (typeof prefix === 'string' ? `${prefix}[redacted]${_m.endsWith('@') ? '@' : ''}` : '[redacted]'));
   return out;
 }
+
+/**
+ * A failure reason as pages anyone may see show it (a public preview's "failed" page): its
+ * first line only, redacted. The log lines a reason may carry stay on the signed-in workspace
+ * page, since a private repository's logs are not for the public even with a public preview.
+ */
+export function publicSummary(text: string | null | undefined, maxChars = 500): string {
+  const first = (text ?? '').split('\n', 1)[0]!.trim();
+  return redact(first).slice(0, maxChars);
+}

@@ -24,8 +24,20 @@ export interface ServiceSpec {
 export interface RepoConfig {
   source: 'berth.yml' | 'Dockerfile';
   services: ServiceSpec[];
-  preview: { service: string; visibility: 'public' | 'private' };
+  /** visibility `default`: private for a private repository, public for a public one (previewIsPrivate) */
+  preview: { service: string; visibility: PreviewVisibility };
   workspace: { ide: 'vscode' | 'vim' | 'emacs' | 'terminal'; idleTimeoutMs?: number };
+}
+
+export type PreviewVisibility = 'public' | 'private' | 'default';
+
+/**
+ * Whether a preview needs sign-in (read access). A private repository's preview is private
+ * unless its berth.yml says `visibility: public`: its code and data are not for everyone just
+ * because nobody thought of the setting. A public repository's preview is public by default.
+ */
+export function previewIsPrivate(preview: { visibility: PreviewVisibility }, repositoryPrivate: boolean): boolean {
+  return preview.visibility === 'private' || (preview.visibility === 'default' && repositoryPrivate);
 }
 
 const serviceName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, 'service names are lower-case letters, digits and hyphens (they become host names)');
@@ -68,7 +80,7 @@ const fileSchema = z
     preview: z
       .union([
         serviceName,
-        z.object({ service: serviceName, visibility: z.enum(['public', 'private']).default('public') }).strict(),
+        z.object({ service: serviceName, visibility: z.enum(['public', 'private']).optional() }).strict(),
       ])
       .optional(),
     workspace: z
@@ -131,10 +143,10 @@ function normalise(
   });
   const preview =
     data.preview === undefined
-      ? { service: services.find((s) => s.port)?.name ?? services[0]!.name, visibility: 'public' as const }
+      ? { service: services.find((s) => s.port)?.name ?? services[0]!.name, visibility: 'default' as const }
       : typeof data.preview === 'string'
-        ? { service: data.preview, visibility: 'public' as const }
-        : data.preview;
+        ? { service: data.preview, visibility: 'default' as const }
+        : { service: data.preview.service, visibility: data.preview.visibility ?? ('default' as const) };
   const target = services.find((s) => s.name === preview.service);
   if (!target) throw error(['preview'], `preview: no service named "${preview.service}"`);
   if (!target.port) throw error(['services', target.name], `services.${target.name}: the preview service needs a port`);
@@ -157,7 +169,7 @@ export function configFromDockerfile(dockerfile: string): RepoConfig {
   return {
     source: 'Dockerfile',
     services: [{ name: 'app', build: { context: '.', dockerfile: 'Dockerfile', args: {} }, port, env: {} }],
-    preview: { service: 'app', visibility: 'public' },
+    preview: { service: 'app', visibility: 'default' },
     workspace: { ide: 'vscode' },
   };
 }

@@ -7,7 +7,8 @@ export const VERBS = ['stop', 'start', 'refresh', 'rebuild', 'delete', 'status',
 export type Verb = (typeof VERBS)[number];
 const SHORT: Record<string, Verb> = { stop: 'stop', start: 'start', refresh: 'refresh' };
 
-export type ParsedCommand = { verb: Verb } | { unknown: string };
+/** `sha`: the commit named after `/berth approve` (checked when the command runs) */
+export type ParsedCommand = { verb: Verb; sha?: string } | { unknown: string };
 
 export const MAX_COMMANDS = 5;
 
@@ -25,12 +26,13 @@ export function parseCommands(body: string): ParsedCommand[] {
     if (/^( {4,}|\t)/.test(raw)) continue; // indented code block
     const line = raw.trim();
     if (line.startsWith('>')) continue;
-    const m = /^\/(berth)(?:\s+(\S+))?|^\/(stop|start|refresh)(?=\s|$)/i.exec(line);
+    const m = /^\/(berth)(?:\s+(\S+))?(?:\s+(\S+))?|^\/(stop|start|refresh)(?=\s|$)/i.exec(line);
     if (!m) continue;
-    if (m[3]) found.push({ verb: SHORT[m[3].toLowerCase()]! });
+    if (m[4]) found.push({ verb: SHORT[m[4].toLowerCase()]! });
     else {
       const verb = (m[2] ?? 'help').toLowerCase();
-      found.push((VERBS as readonly string[]).includes(verb) ? { verb: verb as Verb } : { unknown: verb.slice(0, 40) });
+      if (verb === 'approve' && m[3]) found.push({ verb, sha: m[3].slice(0, 64) });
+      else found.push((VERBS as readonly string[]).includes(verb) ? { verb: verb as Verb } : { unknown: verb.slice(0, 40) });
     }
     if (found.length >= MAX_COMMANDS) break;
   }
@@ -47,5 +49,6 @@ export const HELP_TEXT = `**Berth commands** (at the start of a line in a pull r
 | \`/berth rebuild\` | Rebuild without Docker's cache and restart |
 | \`/berth delete\` | Delete the workspace, containers and disk |
 | \`/berth status\` | Check what is really running and update this pull request |
-| \`/berth approve\` | Build the current commit of a pull request from a fork |
+| \`/berth approve\` | Build a fork's pull request at the commit it had when you wrote the comment (a later push needs approval again) |
+| \`/berth approve <sha>\` | The same, naming the commit you reviewed (at least 7 characters; it must still be the head) |
 | \`/berth help\` | Show this help |`;

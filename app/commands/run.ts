@@ -3,9 +3,10 @@ import type { AppDeps } from '../deps.js';
 import type { CommandJob } from '../../lib/queue.js';
 import type { Repository, Workspace } from '../../lib/db/client.js';
 import { queueBuild } from '../actions.js';
-import { prWorkspaceBranch } from '../webhooks/pull-request.js';
+import { forkName, prWorkspaceKey } from '../webhooks/pr-key.js';
 import type { PermissionCache } from '../github/permissions.js';
 import { HELP_TEXT } from './parse.js';
+import { decideApproval, refusalText } from './approval.js';
 import { workspaceSlug } from '../../lib/slug.js';
 
 type Octokit = Awaited<ReturnType<Probot['auth']>>;
@@ -44,13 +45,13 @@ export async function runCommands(deps: AppDeps, probot: Probot, permissions: Pe
       lines.push(`\`/berth ${command.unknown}\` is not a Berth command (see \`/berth help\`).`);
       continue;
     }
-    lines.push(await runOne(deps, octokit, repo, job, command.verb));
+    lines.push(await runOne(deps, octokit, repo, job, command.verb, command.sha));
   }
   if (job.commentId) await octokit.rest.reactions.createForIssueComment({ ...target, comment_id: job.commentId, content: 'rocket' });
   await reply(lines.join('\n'));
 }
 
-async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: CommandJob, verb: string): Promise<string> {
+async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: CommandJob, verb: string, askedSha?: string): Promise<string> {
   const by = `@${job.sender}`;
   if (verb === 'help') return HELP_TEXT;
   const ws = await findWorkspace(deps, octokit, repo, job);
@@ -75,23 +76,34 @@ async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: Co
       return `🔎 Checking what is really running for \`${ws.branch}\`; the Berth comment above will be updated.`;
     case 'refresh':
     case 'rebuild': {
-      if (ws.forkRepo && ws.approvedSha !== ws.headSha) return 'This pull request comes from a fork: approve its current commit with `/berth approve` first.';
       const sha = await newestCommit(octokit, repo, ws, job);
+      // a fork's head may have moved since it was approved: only the approved commit is built
+      if (ws.forkRepo && ws.approvedSha !== sha) return notApprovedText(sha);
       const noCache = verb === 'rebuild';
       await queueBuild(deps, repo, ws.branch, sha, by, `${verb} by ${by}`, { noCache, force: true });
       return `🔄 ${noCache ? 'Rebuilding without cache' : 'Building'} \`${sha.slice(0, 7)}\` and restarting the workspace on it; its disk is kept.`;
     }
     case 'rerun': {
       const sha = job.headSha ?? ws.headSha;
+      if (ws.forkRepo && ws.approvedSha !== sha) return notApprovedText(sha);
       await queueBuild(deps, repo, ws.branch, sha, by, `re-run by ${by}`, { force: true });
       return `Rebuilding \`${sha.slice(0, 7)}\`.`;
     }
     case 'approve': {
       if (!ws.forkRepo) return 'This pull request does not come from a fork; it needs no approval.';
-      const sha = await newestCommit(octokit, repo, ws, job);
+      const prNumber = ws.prNumber ?? job.issueNumber;
+      if (!prNumber) return 'Approve a fork from a comment on its pull request.';
+      const { data: pr } = await octokit.rest.pulls.get({ owner: repo.owner, repo: repo.name, pull_number: prNumber });
+      if (pr.state !== 'open') return 'This pull request is closed; nothing was approved.';
+      const heads = await deps.db.forkHead.findMany({ where: { workspaceId: ws.id }, select: { sha: true, seenAt: true } });
+      const commentAt = job.commentCreatedAt ? new Date(job.commentCreatedAt) : undefined;
+      const decision = decideApproval({ heads, commentAt: commentAt && !Number.isNaN(commentAt.getTime()) ? commentAt : undefined, currentHead: pr.head.sha, asked: askedSha });
+      const fork = forkName(ws.forkRepo);
+      if (!decision.ok) return refusalText(decision, fork);
+      const sha = decision.sha;
       await deps.db.workspace.update({ where: { id: ws.id }, data: { approvedSha: sha } });
-      await queueBuild(deps, repo, ws.branch, sha, by, `commit ${sha.slice(0, 7)} of ${ws.forkRepo} approved by ${by}`, { force: true });
-      return `✅ ${by} approved commit \`${sha.slice(0, 7)}\` of \`${ws.forkRepo}\`; building it. A later push to the fork needs approval again.`;
+      await queueBuild(deps, repo, ws.branch, sha, by, `commit ${sha.slice(0, 7)} of ${fork} approved by ${by}`, { force: true });
+      return `✅ ${by} approved commit \`${sha.slice(0, 7)}\` of ${fork}; building it. Only this commit is approved: any later push to the fork needs approval again.`;
     }
     default:
       return `\`/berth ${verb}\` is not a Berth command (see \`/berth help\`).`;
@@ -110,7 +122,7 @@ async function findWorkspace(deps: AppDeps, octokit: Octokit, repo: Repository, 
   // A pull request opened before Berth was installed: create its workspace from GitHub's view.
   const { data: pr } = await octokit.rest.pulls.get({ owner: repo.owner, repo: repo.name, pull_number: job.issueNumber });
   if (pr.state !== 'open') return null;
-  const key = prWorkspaceBranch(pr as never, repo.fullName);
+  const key = prWorkspaceKey(pr as never, repo.id);
   const existing = await deps.db.workspace.findUnique({ where: { repositoryId_branch: { repositoryId: repo.id, branch: key.branch } } });
   if (existing) return deps.db.workspace.update({ where: { id: existing.id }, data: { prNumber: pr.number } });
   return deps.db.workspace.create({
@@ -126,6 +138,11 @@ async function findWorkspace(deps: AppDeps, octokit: Octokit, repo: Repository, 
       stateReason: 'created by a command',
     },
   });
+}
+
+function notApprovedText(sha: string): string {
+  const s = sha.slice(0, 7);
+  return `This pull request comes from a fork and its head \`${s}\` is not approved; nothing was built. Review it, then comment \`/berth approve ${s}\`.`;
 }
 
 /** The newest commit of the workspace's branch (or the pull request's head for forks). */

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { AppDeps } from '../deps.js';
 import { sendPage } from '../http.js';
+import { publicSummary } from '../../lib/redact.js';
 
 export interface StatePageWorkspace {
   id: string;
@@ -24,7 +25,9 @@ export async function showWorkspaceState(
 ): Promise<void> {
   const base = { workspace: ws, repo, berthUrl: deps.config.berthUrl };
   if (ws.state === 'failed') {
-    sendPage(res, 502, 'pages/failed.njk', { ...base, detailsUrl: `${deps.config.berthUrl}/workspaces/${ws.id}` });
+    // anyone may see a public preview's host: the reason without its log lines, redacted
+    const workspace = { ...ws, stateReason: publicSummary(ws.stateReason) };
+    sendPage(res, 502, 'pages/failed.njk', { ...base, workspace, detailsUrl: `${deps.config.berthUrl}/workspaces/${ws.id}` });
     return;
   }
   if (ws.state === 'deleted') {

@@ -1,36 +1,55 @@
+import { LRUCache } from 'lru-cache';
 import type { Probot } from 'probot';
 
 type Octokit = Awaited<ReturnType<Probot['auth']>>;
 export type Permission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
 
 const WRITERS = new Set<Permission>(['admin', 'maintain', 'write']);
-const TTL_MS = 60_000;
+const KNOWN = new Set<string>(['admin', 'maintain', 'write', 'triage', 'read']);
+/** Long enough that a burst of page loads or commands asks once, short enough that a revoked collaborator loses access within a minute. */
+export const PERMISSION_TTL_MS = 60_000;
+/** Users × repositories remembered at once; the oldest are forgotten first, so memory stays bounded whoever signs in. */
+export const PERMISSION_CACHE_MAX = 5_000;
 
 /**
- * A user's permission on a repository, asked from GitHub and cached briefly: long enough
- * that a burst of commands asks once, short enough that a revoked collaborator loses access
- * within a minute.
+ * A user's permission on a repository, asked from GitHub as the installation and cached per
+ * user and repository. Every dashboard page, private preview request and slash command asks
+ * here, and each GitHub call spends the installation's rate limit (5,000 an hour by default),
+ * so: answers (a 404 "not a collaborator" included) are kept for PERMISSION_TTL_MS; concurrent
+ * requests for the same user and repository share one call; the cache is bounded (LRU). A
+ * failed call is not cached, so GitHub's outage does not outlive itself.
  */
 export class PermissionCache {
-  private cache = new Map<string, { at: number; permission: Permission }>();
+  private readonly cache: LRUCache<string, Permission, { octokit: Octokit; owner: string; repo: string; username: string }>;
+
+  constructor(opts: { ttlMs?: number; max?: number } = {}) {
+    this.cache = new LRUCache({
+      max: opts.max ?? PERMISSION_CACHE_MAX,
+      ttl: opts.ttlMs ?? PERMISSION_TTL_MS,
+      // a stale entry is never served: revocation must take effect within the TTL
+      allowStale: false,
+      fetchMethod: async (_key, _stale, { context }) => ask(context.octokit, context.owner, context.repo, context.username),
+    });
+  }
 
   async permission(octokit: Octokit, owner: string, repo: string, username: string): Promise<Permission> {
     const key = `${owner}/${repo}\0${username}`.toLowerCase();
-    const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < TTL_MS) return hit.permission;
-    let permission: Permission = 'none';
-    try {
-      const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username });
-      permission = ((data as { role_name?: string }).role_name as Permission) ?? (data.permission as Permission);
-      if (!['admin', 'maintain', 'write', 'triage', 'read'].includes(permission)) permission = data.permission as Permission;
-    } catch (err) {
-      if ((err as { status?: number }).status !== 404) throw err;
-    }
-    this.cache.set(key, { at: Date.now(), permission });
-    return permission;
+    const permission = await this.cache.fetch(key, { context: { octokit, owner, repo, username } });
+    return permission ?? 'none';
   }
 
   async canWrite(octokit: Octokit, owner: string, repo: string, username: string): Promise<boolean> {
     return WRITERS.has(await this.permission(octokit, owner, repo, username));
+  }
+}
+
+async function ask(octokit: Octokit, owner: string, repo: string, username: string): Promise<Permission> {
+  try {
+    const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username });
+    const role = (data as { role_name?: string }).role_name;
+    return (role && KNOWN.has(role) ? role : data.permission) as Permission;
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return 'none';
+    throw err;
   }
 }

@@ -9,6 +9,8 @@ import type { Build, Repository, Workspace } from '../../lib/db/client.js';
 import { render } from '../views.js';
 import { workspaceLinks } from './links.js';
 import { STATE_EMOJI, checkViewFor, tail } from './presenter.js';
+import { forkName } from '../webhooks/pr-key.js';
+import { redact } from '../../lib/redact.js';
 
 type Octokit = Awaited<ReturnType<Probot['auth']>>;
 type WorkspaceWithRepo = Workspace & { repository: Repository };
@@ -67,6 +69,8 @@ export class Reporter {
   private async updateCheckRun(octokit: Octokit, ws: WorkspaceWithRepo, build: Build) {
     const logTail = build.state === 'failed' || ws.state === 'failed' ? await this.logTail(build.id) : '';
     const view = checkViewFor(ws, build, logTail);
+    // check runs of a public repository are public: the failure reason is redacted like the log tail
+    view.headline = redact(view.headline);
     const links = workspaceLinks(this.deps.config, ws);
     const showLinks = view.conclusion === 'success' || view.status !== 'completed';
     const output = {
@@ -105,15 +109,21 @@ export class Reporter {
       ws.state === 'running' ? new Date(ws.lastActivityAt.getTime() + ws.idleTimeoutSec * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
     // A fork's new commit waits for approval, whatever the workspace runs meanwhile.
     const needsApproval = Boolean(ws.forkRepo) && ws.approvedSha !== ws.headSha;
-    const approvalText = `This pull request comes from the fork \`${ws.forkRepo}\`. Berth does not build forks on its own: someone with write access can comment \`/berth approve\` to build commit \`${ws.headSha.slice(0, 7)}\`.`;
+    const head = ws.headSha.slice(0, 7);
+    const approvalText =
+      `This pull request comes from ${forkName(ws.forkRepo ?? '')}. Berth builds a fork only at a commit someone with write access approved: ` +
+      `review \`${head}\`, then comment \`/berth approve ${head}\` to build it.` +
+      (ws.approvedSha ? ` The last approved commit was \`${ws.approvedSha.slice(0, 7)}\`.` : '');
     const body = render('github/comment.njk', {
-      ws: needsApproval && ws.state === 'queued' ? { ...ws, state: 'awaiting_approval' } : ws,
+      // the comment is as public as the repository: no secret-looking text from a failure reason
+      ws: { ...ws, stateReason: ws.stateReason && redact(ws.stateReason), ...(needsApproval && ws.state === 'queued' ? { state: 'awaiting_approval' } : {}) },
       links,
       marker,
       emoji: STATE_EMOJI[ws.state] ?? '',
       idleStop,
-      notice: [needsApproval && ws.state !== 'queued' ? approvalText : null, ws.notice].filter(Boolean).join('\n>\n> '),
+      notice: [needsApproval && ws.state !== 'queued' ? approvalText : null, ws.notice ? redact(ws.notice) : null].filter(Boolean).join('\n>\n> '),
       approvalText,
+      approved: ws.forkRepo ? (ws.approvedSha ? ws.approvedSha.slice(0, 7) : 'none yet') : null,
     });
     const target = { owner: ws.repository.owner, repo: ws.repository.name };
     const commentId = ws.commentId ?? (await this.findComment(octokit, target, ws.prNumber!, marker));

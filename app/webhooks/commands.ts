@@ -21,6 +21,7 @@ export async function onIssueComment(deps: AppDeps, context: Context<'issue_comm
     repo: p.repository.name,
     issueNumber: p.issue.number,
     commentId: p.comment.id,
+    commentCreatedAt: p.comment.created_at,
     sender: p.sender.login,
     commands,
   });

@@ -3,12 +3,8 @@ import type { AppDeps } from '../deps.js';
 import { firstDelivery, upsertRepository } from './record.js';
 import { queueBuild } from '../actions.js';
 import { upsertWorkspace } from '../../lib/workspaces.js';
-
-/** The workspace key of a pull request: its branch, or `pr/<n>` when the branch lives in a fork. */
-export function prWorkspaceBranch(pr: { number: number; head: { ref: string; repo: { full_name: string } | null } }, baseFullName: string) {
-  const fork = pr.head.repo !== null && pr.head.repo.full_name !== baseFullName;
-  return fork ? { branch: `pr/${pr.number}`, forkRepo: pr.head.repo!.full_name, forkBranch: pr.head.ref } : { branch: pr.head.ref, forkRepo: null, forkBranch: null };
-}
+import { prWorkspaceKey } from './pr-key.js';
+import { recordForkHead } from './fork-heads.js';
 
 /**
  * opened / reopened / synchronize build the head commit (forks wait for `/berth approve`);
@@ -20,7 +16,7 @@ export async function onPullRequest(deps: AppDeps, context: Context<'pull_reques
   if (!(await firstDelivery(deps.db, context))) return;
   const repo = await upsertRepository(deps.db, p.installation as never, p.repository as never);
   const pr = p.pull_request;
-  const key = prWorkspaceBranch(pr as never, repo.fullName);
+  const key = prWorkspaceKey(pr as never, repo.id);
   if (p.action === 'closed') {
     const ws = await deps.db.workspace.findUnique({ where: { repositoryId_branch: { repositoryId: repo.id, branch: key.branch } } });
     if (ws && ws.state !== 'deleted') {
@@ -33,6 +29,7 @@ export async function onPullRequest(deps: AppDeps, context: Context<'pull_reques
   if (key.forkRepo) {
     const { workspace } = await upsertWorkspace(deps.db, repo, key.branch, pr.head.sha, { prNumber: pr.number, forkRepo: key.forkRepo });
     await deps.db.workspace.update({ where: { id: workspace.id }, data: { forkBranch: key.forkBranch } });
+    await recordForkHead(deps.db, workspace.id, pr.head.sha, (pr as { updated_at?: string }).updated_at);
     if (workspace.approvedSha === pr.head.sha) {
       await queueBuild(deps, repo, key.branch, pr.head.sha, 'pull_request', `approved commit ${pr.head.sha.slice(0, 7)} of fork ${key.forkRepo}`);
     } else {

@@ -37,7 +37,7 @@ describe('parseRepoConfig', () => {
     expect(c.services.map((s) => s.name)).toEqual(['web', 'db']);
     expect(c.services[0]).toMatchObject({ build: { context: '.', dockerfile: 'Dockerfile' }, port: 3000, command: 'npm run dev', env: { NODE_ENV: 'development', DEBUG: '1' } });
     expect(c.services[1]).toMatchObject({ image: 'postgres:16', data: '/var/lib/postgresql/data' });
-    expect(c.preview).toEqual({ service: 'web', visibility: 'public' });
+    expect(c.preview).toEqual({ service: 'web', visibility: 'default' });
     expect(c.workspace).toEqual({ ide: 'vim', idleTimeoutMs: 45 * 60_000 });
   });
 

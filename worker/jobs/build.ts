@@ -5,7 +5,7 @@ import { buildDedupId, type BuildJob } from '../../lib/queue.js';
 import { transition } from '../../lib/workspaces.js';
 import { installationToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError, SupersededError } from '../../lib/errors.js';
-import { CONFIG_PATH } from '../../lib/repo-config.js';
+import { CONFIG_PATH, previewIsPrivate } from '../../lib/repo-config.js';
 import { BuildLog } from '../build-log.js';
 import { explainDiskFull } from '../failure-reason.js';
 import type { Repository, Workspace } from '../../lib/db/client.js';
@@ -96,7 +96,7 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
       where: { id: ws.id },
       data: {
         ide: config.workspace.ide,
-        previewPrivate: config.preview.visibility === 'private',
+        previewPrivate: previewIsPrivate(config.preview, ws.repository.private),
         ...(config.workspace.idleTimeoutMs ? { idleTimeoutSec: Math.round(Math.min(config.workspace.idleTimeoutMs, deps.config.BERTH_MAX_IDLE_TIMEOUT) / 1000) } : { idleTimeoutSec: Math.round(deps.config.BERTH_IDLE_TIMEOUT / 1000) }),
       },
     });
