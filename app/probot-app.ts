@@ -19,7 +19,7 @@ export function berthApp(deps: AppDeps): ApplicationFunction {
         await handler(deps, ctx);
       } catch (err) {
         await forgetDelivery(deps.db, ctx.id);
-        throw err;
+        throw new WebhookHandlerError(err);
       }
     };
   return (app) => {
@@ -31,4 +31,31 @@ export function berthApp(deps: AppDeps): ApplicationFunction {
     app.on('issue_comment', once(onIssueComment));
     app.on('check_run', once(onCheckRun));
   };
+}
+
+/**
+ * A handler's failure as Probot logs it (one error line with its delivery id). @octokit/webhooks
+ * attaches the whole delivery to the error it logs (`error.event`: the payload, up to 25 MB, and
+ * pino prints every property of an error); this error keeps its message and stack but drops
+ * that assignment, so a failed delivery never writes its body to Berth's log.
+ */
+export class WebhookHandlerError extends Error {
+  readonly status?: number;
+
+  constructor(cause: unknown) {
+    const err = cause instanceof Error ? cause : new Error(String(cause));
+    super(err.message);
+    this.name = err.name;
+    this.stack = err.stack;
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number') this.status = status;
+  }
+
+  get event(): undefined {
+    return undefined;
+  }
+
+  set event(_delivery: unknown) {
+    // not kept: see the class comment
+  }
 }

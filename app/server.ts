@@ -1,8 +1,10 @@
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Redis } from 'ioredis';
-import { createNodeMiddleware, type Probot } from 'probot';
+import type { Probot } from 'probot';
 import type { AppDeps } from './deps.js';
 import { berthApp } from './probot-app.js';
+import { webhookEndpoint } from './webhook-endpoint.js';
 import { Gateway } from './gateway/gateway.js';
 import { sendJson, sendPage, type Handler } from './http.js';
 import { Reporter } from './github/reporter.js';
@@ -50,7 +52,13 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const gateway = new Gateway(deps, gate);
   const ide = new IdeGateway(deps, gate);
   const auth = options.auth ?? signIn;
-  const webhooks = await createNodeMiddleware(berthApp(deps), { probot, webhooksPath: WEBHOOK_PATH });
+  // Berth's handlers on Probot's webhooks; deliveries reach them through webhookEndpoint only.
+  await probot.load(berthApp(deps), {
+    cwd: process.cwd(),
+    addHandler: () => {
+      throw new Error('Berth serves its own routes (app/server.ts)');
+    },
+  });
   const reporter = new Reporter(deps, probot);
   const health: Handler = (req, res) => {
     if (req.url === '/healthz') return (sendJson(res, 200, { ok: true }), true);
@@ -58,7 +66,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   };
   const metrics = new Metrics(deps, (req) => auth.currentUser(req));
   const containers = options.containers ?? new DockerContainerReader();
-  const webhookHandler: Handler = (req, res) => webhooks(req, res, () => {}) as Promise<boolean>;
+  const webhookHandler = webhookEndpoint(probot, WEBHOOK_PATH, probot.log);
   const dashboard: Handler[] = [createDashboard(deps, { auth, probot, containers })];
   const handlers: Handler[] = [
     gateway.handle,
@@ -72,7 +80,14 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     ...extraHandlers,
     ...dashboard,
   ];
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer((req, res) => {
+    // Nothing a request does may end the process: every failure becomes its answer.
+    serve(req, res).catch((err) => {
+      probot.log.error({ err }, 'answering a request failed');
+      res.destroy();
+    });
+  });
+  const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     try {
       for (const h of handlers) if (await h(req, res)) return;
       if (!res.headersSent) sendPage(res, 404, 'pages/not-found.njk', { berthUrl: deps.config.berthUrl });
@@ -84,11 +99,22 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
         sendPage(res, 503, 'pages/error.njk', { status: 503, title: 'Back in a moment', message: 'Berth cannot reach its database or queue right now (restarting?). Try again in a few seconds.' }, { 'retry-after': '5' });
       } else sendPage(res, 500, 'pages/error.njk', { status: 500, title: 'Something went wrong', message: 'Berth could not answer this request. The error was logged.' });
     }
-  });
-  server.on('upgrade', (req, socket, head) => {
-    gateway.handleUpgrade(req, socket, head).then(
-      async (handled) => handled || (await ide.handleUpgrade(req, socket, head)) || socket.destroy(),
-      () => socket.destroy(),
+  };
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node takes its own 'error' listener off an upgraded socket: without one, a client that
+    // resets the connection while a handler awaits (a lookup, sign-in) would end the process.
+    socket.on('error', () => socket.destroy());
+    const upgrade = async () => (await gateway.handleUpgrade(req, socket, head)) || (await ide.handleUpgrade(req, socket, head));
+    upgrade().then(
+      (handled) => {
+        if (!handled) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      },
+      (err) => {
+        const unavailable = isBackendUnavailable(err);
+        if (!unavailable) probot.log.error({ err }, 'WebSocket upgrade failed');
+        if (socket.writable) socket.end(`HTTP/1.1 ${unavailable ? '503 Service Unavailable\r\nRetry-After: 5' : '500 Internal Server Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        else socket.destroy();
+      },
     );
   });
   return {

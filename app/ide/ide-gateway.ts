@@ -137,6 +137,9 @@ export class IdeGateway {
       return;
     }
     this.terminals.handleUpgrade(req, socket, head, (client) => {
+      // ws reports a bad frame (one over maxPayload, say) as an 'error' event and closes the
+      // socket itself; an error event nobody listens to would end the process.
+      client.on('error', () => {});
       runTerminal(client, container, programOf(ws.ide), {
         cols: Number(url.searchParams.get('cols')) || undefined,
         rows: Number(url.searchParams.get('rows')) || undefined,
