@@ -11,7 +11,7 @@ import { SignInError } from './errors.js';
 import { readSmallForm, safePath } from './form.js';
 import { GitHubOAuth, type GitHubUser } from './oauth.js';
 import { sessionSecret } from './secret.js';
-import { Signer, safeEqual } from './signing.js';
+import { purposeSigners, safeEqual, type Signers } from './signing.js';
 import { AuthStore, SESSION_TTL_S } from './store.js';
 import type { Auth, RepoAccess, SessionUser } from './types.js';
 
@@ -41,7 +41,8 @@ interface OAuthStateCookie {
  *   session is worthless in another.
  */
 export class BerthAuth implements Auth {
-  readonly signer: Signer;
+  /** one per purpose: a cookie made for one is worthless as another (see signing.ts) */
+  readonly signers: Signers;
   readonly store: AuthStore;
   readonly oauth: GitHubOAuth;
   private readonly checker: AccessChecker;
@@ -56,7 +57,7 @@ export class BerthAuth implements Auth {
     probot: Probot,
     redis: Redis,
   ) {
-    this.signer = new Signer(sessionSecret(deps.config));
+    this.signers = purposeSigners(sessionSecret(deps.config));
     this.store = new AuthStore(redis, deps.config.BERTH_QUEUE_PREFIX);
     this.oauth = new GitHubOAuth(deps.config);
     this.checker = new AccessChecker(probot);
@@ -91,7 +92,7 @@ export class BerthAuth implements Auth {
 
   csrfToken(req: IncomingMessage): string {
     const sid = this.sessionId(req);
-    return sid ? this.signer.mac(`csrf\0${sid}`) : '';
+    return sid ? this.signers.csrf.mac(sid) : '';
   }
 
   verifyCsrf(req: IncomingMessage, form?: Record<string, string>): boolean {
@@ -133,7 +134,7 @@ export class BerthAuth implements Auth {
   /** the session id of a request on BERTH_URL whose session cookie is genuine and unexpired */
   sessionId(req: IncomingMessage): string | null {
     for (const value of readCookies(req, this.sessionCookie)) {
-      const c = this.signer.verify<SessionCookie>(value);
+      const c = this.signers.session.verify<SessionCookie>(value);
       if (c && typeof c.sid === 'string' && c.exp > Date.now()) return c.sid;
     }
     return null;
@@ -164,7 +165,7 @@ export class BerthAuth implements Auth {
     }
     const state = randomBytes(24).toString('base64url');
     const cookie: OAuthStateCookie = { state, next: safePath(next), exp: Date.now() + OAUTH_STATE_TTL_S * 1000 };
-    appendSetCookie(res, serializeCookie(this.stateCookie, this.signer.sign(cookie), { path: '/login', maxAgeS: OAUTH_STATE_TTL_S, secure: this.secure }));
+    appendSetCookie(res, serializeCookie(this.stateCookie, this.signers['oauth-state'].sign(cookie), { path: '/login', maxAgeS: OAUTH_STATE_TTL_S, secure: this.secure }));
     this.redirect(res, this.oauth.authorizeUrl(state));
   }
 
@@ -174,7 +175,7 @@ export class BerthAuth implements Auth {
     try {
       const state = url.searchParams.get('state') ?? '';
       const saved = readCookies(req, this.stateCookie)
-        .map((v) => this.signer.verify<OAuthStateCookie>(v))
+        .map((v) => this.signers['oauth-state'].verify<OAuthStateCookie>(v))
         .find((c) => c && c.exp > Date.now() && safeEqual(c.state, state));
       if (!state || !saved) {
         throw new SignInError('This sign-in link is not the one Berth started (or it is more than 10 minutes old), so it was refused. Sign in again.');
@@ -186,7 +187,7 @@ export class BerthAuth implements Auth {
       const ghUser = await this.oauth.userFor(code);
       const user = await this.rememberUser(ghUser);
       const { sid, expiresAt } = await this.store.createSession(user);
-      const value = this.signer.sign({ sid, exp: expiresAt } satisfies SessionCookie);
+      const value = this.signers.session.sign({ sid, exp: expiresAt } satisfies SessionCookie);
       appendSetCookie(res, serializeCookie(this.sessionCookie, value, { maxAgeS: SESSION_TTL_S, secure: this.secure }));
       this.redirect(res, `${this.deps.config.berthUrl}${safePath(saved.next)}`);
     } catch (err) {

@@ -1,4 +1,26 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+
+/**
+ * What a signed value is for. Each purpose signs with a key of its own (derived from the one
+ * secret), so a value made for one purpose never verifies for another: a workspace host's
+ * cookie presented to the dashboard is not a session, an IDE cookie does not open a private
+ * preview, a CSRF token is not an OAuth state.
+ */
+export type Purpose = 'session' | 'ide-host' | 'preview-host' | 'csrf' | 'oauth-state';
+
+export type Signers = Record<Purpose, Signer>;
+
+/** One signer per purpose, from Berth's one secret (HKDF, the purpose as the context). */
+export function purposeSigners(secret: Buffer): Signers {
+  const signer = (purpose: Purpose) => new Signer(Buffer.from(hkdfSync('sha256', secret, 'berth cookies', purpose, 32)));
+  return {
+    session: signer('session'),
+    'ide-host': signer('ide-host'),
+    'preview-host': signer('preview-host'),
+    csrf: signer('csrf'),
+    'oauth-state': signer('oauth-state'),
+  };
+}
 
 /**
  * Tamper-proof small values for cookies: `base64url(json).base64url(hmac)`. The payload is
@@ -6,6 +28,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * random and only mean something together with Redis).
  */
 export class Signer {
+  /** `key`: a purpose's own key (purposeSigners), never the secret itself */
   constructor(private readonly key: Buffer) {}
 
   sign(payload: object): string {

@@ -138,7 +138,7 @@ export class WorkspaceGate {
   private async check(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind): Promise<Verdict> {
     const now = Date.now();
     const cookie = readCookies(req, this.hostCookie)
-      .map((v) => this.auth.signer.verify<HostCookie>(v))
+      .map((v) => this.hostSigner(kind).verify<HostCookie>(v))
       .find((c) => c && c.wid === ws.id && c.k === kind && c.exp > now);
     if (!cookie) return { ok: false, why: 'sign-in' };
     const user = await this.auth.userOfSession(cookie.sid);
@@ -162,12 +162,17 @@ export class WorkspaceGate {
     }
     const session = await this.auth.userOfSession(ticket.sid);
     if (!session) return this.redirect(res, this.entryUrl(ws, kind, ticket.path));
-    const value = this.auth.signer.sign({ sid: ticket.sid, wid: ws.id, k: kind, exp: session.expiresAt } satisfies HostCookie);
+    const value = this.hostSigner(kind).sign({ sid: ticket.sid, wid: ws.id, k: kind, exp: session.expiresAt } satisfies HostCookie);
     appendSetCookie(res, serializeCookie(this.hostCookie, value, { maxAgeS: (session.expiresAt - Date.now()) / 1000, secure: this.secure }));
     this.redirect(res, safePath(ticket.path));
   }
 
   // --- helpers ------------------------------------------------------------------------------------
+
+  /** IDE and preview host cookies are signed for their kind of host, never as a session */
+  private hostSigner(kind: WorkspaceKind) {
+    return kind === 'ide' ? this.auth.signers['ide-host'] : this.auth.signers['preview-host'];
+  }
 
   /** The Berth page that signs in and sends the browser back to `path` on the workspace host. */
   entryUrl(ws: { id: string }, kind: WorkspaceKind, path: string): string {

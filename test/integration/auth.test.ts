@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { CookieClient } from '../helpers/cookie-client.js';
-import { Signer } from '../../app/auth/signing.js';
+import { Signer, purposeSigners } from '../../app/auth/signing.js';
 import { sessionSecret } from '../../app/auth/secret.js';
 
 /**
@@ -134,7 +134,8 @@ describe('sign-in, the IDE gate and private previews', () => {
   });
 
   it('sends a forged or expired session back to sign-in', async () => {
-    const signer = new Signer(sessionSecret(berth.config));
+    const signers = purposeSigners(sessionSecret(berth.config));
+    const signer = signers.session;
     const { client } = await signIn('wes-writer', entry(ideWs.id));
     const genuine = client.cookie('localhost', 'berth_session')!;
     const { sid } = signer.verify<{ sid: string }>(decodeURIComponent(genuine))!;
@@ -156,8 +157,33 @@ describe('sign-in, the IDE gate and private previews', () => {
 
     // A genuine cookie for another workspace does not open this one.
     const other = new CookieClient();
-    other.setCookie(`${ideWs.slug}.ide.localhost`, 'berth_ws', encodeURIComponent(signer.sign({ sid, wid: privateWs.id, k: 'ide', exp: Date.now() + 60_000 })));
+    other.setCookie(`${ideWs.slug}.ide.localhost`, 'berth_ws', encodeURIComponent(signers['ide-host'].sign({ sid, wid: privateWs.id, k: 'ide', exp: Date.now() + 60_000 })));
     expect((await other.get(`${ideHost()}/`)).status).toBe(302);
+  });
+
+  it('takes no cookie for another purpose than its own: a workspace host cookie is no dashboard session', async () => {
+    // the IDE host cookie a signed-in writer really got, and the private preview's
+    const { client } = await signIn('wes-writer', entry(ideWs.id));
+    const ideCookie = client.cookie(`${ideWs.slug}.ide.localhost`, 'berth_ws')!;
+    const reader = await signIn('rita-reader', `${previewHost(privateWs.slug)}/`);
+    const previewCookie = reader.client.cookie(`${privateWs.slug}.localhost`, 'berth_ws')!;
+    expect(ideCookie).toBeTruthy();
+    expect(previewCookie).toBeTruthy();
+    const signedIn = async (host: string, name: string, value: string, url: string) => {
+      const c = new CookieClient();
+      c.setCookie(host, name, value);
+      const res = await c.get(url);
+      // signed in: on to the workspace host; not: to GitHub's sign-in
+      return !(res.status === 302 && new URL(res.headers.location!).pathname === '/login/oauth/authorize');
+    };
+    // the genuine session works, so the checks below can tell
+    expect(await signedIn('localhost', 'berth_session', client.cookie('localhost', 'berth_session')!, entry(ideWs.id))).toBe(true);
+    // either workspace host cookie presented to the dashboard as its session: not signed in
+    expect(await signedIn('localhost', 'berth_session', ideCookie, entry(ideWs.id))).toBe(false);
+    expect(await signedIn('localhost', 'berth_session', previewCookie, entry(ideWs.id))).toBe(false);
+    const dashboard = new CookieClient();
+    dashboard.setCookie('localhost', 'berth_session', ideCookie);
+    expect((await dashboard.get(`${berth.config.berthUrl}/logout`)).headers.location).toBe('/signed-out');
   });
 
   it('moves sign-in to BERTH_URL’s host when Berth is reached by another name', async () => {
