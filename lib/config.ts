@@ -17,6 +17,13 @@ const duration = z
   .regex(/^\d+(ms|s|m|h)?$/, 'expected a duration like 30m, 45s or 2h')
   .transform(parseDuration);
 
+/** a time limit: zero would fail every step at once, so it must be positive */
+const limit = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)?$/, 'expected a duration like 20m, 90s or 1h')
+  .transform(parseDuration)
+  .refine((ms) => ms > 0, { message: 'must be longer than 0' });
+
 export const envSchema = z.object({
   APP_ID: optionalString,
   PRIVATE_KEY: optionalString,
@@ -53,7 +60,21 @@ export const envSchema = z.object({
     .regex(/^\d+[kmg]?$/i, 'expected bytes with an optional k/m/g suffix, e.g. 1g')
     .default('2g'),
   BERTH_CPU_LIMIT: z.coerce.number().positive().default(1),
-  BERTH_HEALTH_TIMEOUT: duration.prefault('120s'),
+  BERTH_HEALTH_TIMEOUT: limit.prefault('120s'),
+  /**
+   * Time limits: nothing a repository runs may hold a worker for ever. A step past its limit is
+   * killed and fails its build or start with that reason.
+   */
+  /** one service's `docker build` */
+  BERTH_BUILD_TIMEOUT: limit.prefault('20m'),
+  /** pulling an `image:` service's image */
+  BERTH_PULL_TIMEOUT: limit.prefault('10m'),
+  /** one `migrate` or `seed` command */
+  BERTH_TASK_TIMEOUT: limit.prefault('10m'),
+  /** VS Code (code-server) answering after its container started */
+  BERTH_IDE_TIMEOUT: limit.prefault('60s'),
+  /** processes (and threads) one workspace container may run at once: a fork bomb stops there */
+  BERTH_PIDS_LIMIT: z.coerce.number().int().min(64, 'must be at least 64 (a dev server with a file watcher uses dozens)').default(1024),
   /** running workspaces at once, in total and per repository; the least recently used one is stopped to make room */
   BERTH_MAX_RUNNING: z.coerce.number().int().min(1).default(20),
   BERTH_MAX_RUNNING_PER_REPO: z.coerce.number().int().min(1).default(5),
@@ -106,6 +127,14 @@ export function parseDuration(text: string): number {
   const unit = m[2] ?? 's';
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!;
   return n * factor;
+}
+
+/** `600000` -> `10m`: the same words the variables are written in, for messages about a limit. */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
 }
 
 function parseBytes(text: string): number {

@@ -6,14 +6,17 @@ import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
  *               the newest head commit when it runs, so a burst of pushes builds once.
  * - workspaces: start / stop / delete / reap-idle / reconcile.
  * - reports:    state changes to show on GitHub (check run, sticky comment); run by the app.
+ * - maintenance: the idle reaper, the reconciler and idle stops, on a worker of their own: a
+ *               workspace job that takes long (a slow migrate, a big build) cannot starve them.
  */
-export const QUEUE = { builds: 'berth-builds', workspaces: 'berth-workspaces', reports: 'berth-reports' } as const;
+export const QUEUE = { builds: 'berth-builds', workspaces: 'berth-workspaces', reports: 'berth-reports', maintenance: 'berth-maintenance' } as const;
 
 export interface BuildJob {
   workspaceId: string;
   buildId: string;
 }
 export type WorkspaceJobName = 'start' | 'stop' | 'delete' | 'status' | 'reap-idle' | 'reconcile';
+export type MaintenanceJobName = 'reap-idle' | 'reconcile' | 'stop';
 export interface WorkspaceJob {
   workspaceId?: string;
   actor?: string;
@@ -57,6 +60,7 @@ export class Queues {
   readonly builds: Queue<BuildJob>;
   readonly workspaces: Queue<WorkspaceJob>;
   readonly reports: Queue<ReportJob | CommandJob>;
+  readonly maintenance: Queue<WorkspaceJob>;
 
   /**
    * `connection` is what workers use too (they wait for Redis to come back). With `failFast`
@@ -72,9 +76,10 @@ export class Queues {
     this.builds = new Queue(QUEUE.builds, { connection: producer, prefix, defaultJobOptions: { ...defaults, attempts: 1 } });
     this.workspaces = new Queue(QUEUE.workspaces, { connection: producer, prefix, defaultJobOptions: defaults });
     this.reports = new Queue(QUEUE.reports, { connection: producer, prefix, defaultJobOptions: { ...defaults, attempts: 5 } });
+    this.maintenance = new Queue(QUEUE.maintenance, { connection: producer, prefix, defaultJobOptions: defaults });
     // Connection errors reach the callers as failed calls and BullMQ reconnects by itself; an
     // 'error' event nobody listens to would end the process instead.
-    for (const queue of [this.builds, this.workspaces, this.reports]) queue.on('error', () => {});
+    for (const queue of [this.builds, this.workspaces, this.reports, this.maintenance]) queue.on('error', () => {});
   }
 
   /**
@@ -90,6 +95,11 @@ export class Queues {
     return this.workspaces.add(name, job, opts);
   }
 
+  /** the reaper, the reconciler, and stops of idle workspaces (see QUEUE.maintenance) */
+  enqueueMaintenance(name: MaintenanceJobName, job: WorkspaceJob, opts: JobsOptions = {}) {
+    return this.maintenance.add(name, job, opts);
+  }
+
   enqueueReport(job: ReportJob) {
     return this.reports.add('report', job);
   }
@@ -100,7 +110,7 @@ export class Queues {
   }
 
   async close() {
-    await Promise.all([this.builds.close(), this.workspaces.close(), this.reports.close()]);
+    await Promise.all([this.builds.close(), this.workspaces.close(), this.reports.close(), this.maintenance.close()]);
   }
 }
 

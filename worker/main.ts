@@ -55,22 +55,36 @@ export async function startWorker(opts: StartWorkerOptions) {
     },
     { connection, concurrency, prefix: opts.queues.prefix, ...locking },
   );
+  // The reaper, the reconciler and idle stops have a worker of their own: however long the
+  // workspace jobs take (a migrate up to BERTH_TASK_TIMEOUT, a build up to BERTH_BUILD_TIMEOUT),
+  // idle workspaces are stopped and drift is repaired. An idle stop still takes its workspace's lock.
+  const maintenance = new Worker<WorkspaceJob>(
+    QUEUE.maintenance,
+    async (job) => {
+      if (job.name === 'reap-idle') return void (await reapIdleJob(deps));
+      if (job.name === 'reconcile') return void (await reconcileJob(deps));
+      if (job.name === 'stop') await lock.run(job.data.workspaceId!, () => outlastOutage(deps, job, () => stopJob(deps, job)));
+    },
+    { connection, concurrency: MAINTENANCE_CONCURRENCY, prefix: opts.queues.prefix, ...locking },
+  );
   // Schedulers are idempotent upserts: every worker may declare them, Redis keeps one. A Redis
   // that restarted without its data has forgotten them, so each worker looks now and then and
   // declares a missing one again (not every time: an upsert restarts the schedule's clock).
   const schedules = { 'reap-idle': opts.config.BERTH_REAP_INTERVAL, reconcile: opts.config.BERTH_RECONCILE_INTERVAL };
   const declareSchedulers = async (onlyMissing: boolean) => {
     for (const [name, every] of Object.entries(schedules)) {
-      if (onlyMissing && (await opts.queues.workspaces.getJobScheduler(name))) continue;
-      await opts.queues.workspaces.upsertJobScheduler(name, { every }, { name, data: {} });
+      if (onlyMissing && (await opts.queues.maintenance.getJobScheduler(name))) continue;
+      await opts.queues.maintenance.upsertJobScheduler(name, { every }, { name, data: {} });
       if (onlyMissing) deps.log(`job scheduler ${name} was gone (Redis lost its data?); declared it again`);
     }
   };
   await declareSchedulers(false);
+  // Berth before the maintenance queue scheduled these on the workspaces queue.
+  for (const name of Object.keys(schedules)) await opts.queues.workspaces.removeJobScheduler(name).catch(() => false);
   const schedulerCheck = setInterval(() => void declareSchedulers(true).catch(() => {}), Math.min(...Object.values(schedules), 60_000));
   schedulerCheck.unref();
-  await opts.queues.enqueueWorkspace('reconcile', {}, { jobId: `reconcile-at-start-${Date.now()}` });
-  for (const w of [builds, workspaces]) {
+  await opts.queues.enqueueMaintenance('reconcile', {}, { jobId: `reconcile-at-start-${Date.now()}` });
+  for (const w of [builds, workspaces, maintenance]) {
     w.on('failed', (job, err) => {
       deps.log(`job ${job?.name} ${job?.id} failed: ${err.message}`);
       if (job) void failForGood(deps, job, err).catch((e) => deps.log(`could not mark ${job.data.workspaceId} failed: ${(e as Error).message}`));
@@ -88,10 +102,13 @@ export async function startWorker(opts: StartWorkerOptions) {
     async close() {
       clearInterval(schedulerCheck);
       watcher?.close();
-      await Promise.all([builds.close(), workspaces.close()]);
+      await Promise.all([builds.close(), workspaces.close(), maintenance.close()]);
     },
   };
 }
+
+/** the reconciler, the reaper and one idle stop at a time: none waits for another */
+const MAINTENANCE_CONCURRENCY = 3;
 
 /** how long a job hit by a PostgreSQL outage waits for it before it fails for good */
 const OUTAGE_WAIT_MS = 5 * 60_000;

@@ -25,7 +25,7 @@ const files = () =>
       '    migrate: node migrate.js',
       '    seed: node seed.js',
       '    health: /health',
-      'preview: web',
+      "preview: { service: web, visibility: public }", // opened without sign-in; the fake's repositories are private
       'workspace:',
       '  ide: terminal',
       '',

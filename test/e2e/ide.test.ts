@@ -91,7 +91,8 @@ describe('browser IDE behind GitHub sign-in', () => {
     fake.setPermission('acme', 'shop', 'rita-reader', 'read');
     berth = await startTestBerth(fake);
     await push('feature/term', sampleAppFiles({ '.github/berth.yml': berthYml('{ service: web, visibility: private }', 'terminal') }));
-    await push('feature/code', sampleAppFiles());
+    // a private repository's preview is private unless berth.yml opts in: this one does
+    await push('feature/code', sampleAppFiles({ '.github/berth.yml': berthYml('{ service: web, visibility: public }', 'vscode') }));
     termWs = await running('feature/term');
     codeWs = await running('feature/code');
   }, 420_000);

@@ -27,7 +27,7 @@ function appFiles(opts: { command?: string; seed?: string; dockerfile?: string }
     '    migrate: node migrate.js',
     `    seed: ${opts.seed ?? 'node seed.js'}`,
     '    health: /health',
-    'preview: web',
+    "preview: { service: web, visibility: public }", // opened without sign-in; the fake's repositories are private
     'workspace:',
     '  ide: terminal',
     '',

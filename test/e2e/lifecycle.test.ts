@@ -35,7 +35,7 @@ function appFiles(opts: { idle?: string } = {}) {
     '    seed: node seed.js',
     '    health: /health',
     '    env: { NODE_ENV: development }',
-    'preview: web',
+    "preview: { service: web, visibility: public }", // opened without sign-in; the fake's repositories are private
     'workspace:',
     '  ide: terminal',
     ...(opts.idle ? [`  idle_timeout: ${opts.idle}`] : []),

@@ -77,11 +77,15 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
           labels: {},
           noCache: build.noCache,
           signal: abort.signal,
+          timeoutMs: deps.config.BERTH_BUILD_TIMEOUT,
+          service: service.name,
+          memoryBytes: deps.config.memoryLimitBytes,
+          nanoCpus: Math.round(deps.config.BERTH_CPU_LIMIT * 1e9),
           onLog: log.write,
         });
       } else {
         await step(`preparing image of service ${service.name}`);
-        await deps.runtime.ensureImage(service.image!);
+        await deps.runtime.ensureImage(service.image!, { timeoutMs: deps.config.BERTH_PULL_TIMEOUT });
         images[service.name] = service.image!;
       }
     }

@@ -3,7 +3,8 @@ import type { WorkerDeps } from '../deps.js';
 /**
  * Stops running workspaces whose last preview or IDE request is older than their idle
  * timeout. Runs on a BullMQ job scheduler; the stop itself is a normal stop job, so it
- * serialises with anything else happening to the workspace.
+ * serialises with anything else happening to the workspace. Both run on the maintenance queue,
+ * so workspace jobs that take long (a migrate up to its time limit) cannot hold idle stops back.
  */
 export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
   const running = await deps.db.workspace.findMany({
@@ -15,7 +16,7 @@ export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
   for (const ws of running) {
     const idleMs = now - ws.lastActivityAt.getTime();
     if (idleMs < ws.idleTimeoutSec * 1000) continue;
-    await deps.queues.enqueueWorkspace(
+    await deps.queues.enqueueMaintenance(
       'stop',
       { workspaceId: ws.id, actor: 'idle', reason: `idle for ${formatDuration(ws.idleTimeoutSec)}` },
       { jobId: `idle-stop:${ws.id}:${ws.lastActivityAt.getTime()}` },

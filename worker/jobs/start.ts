@@ -8,6 +8,7 @@ import type { Build, Repository, Workspace } from '../../lib/db/client.js';
 import { transition } from '../../lib/workspaces.js';
 import { installationToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError } from '../../lib/errors.js';
+import { formatDuration } from '../../lib/config.js';
 import { BuildLog } from '../build-log.js';
 import { explainWorkspaceFailure } from '../failure-reason.js';
 import { cloneAt } from '../source/clone.js';
@@ -15,9 +16,6 @@ import { takeCheckout } from '../source/checkout-handover.js';
 import { fastForwardCheckout } from '../source/disk-sync.js';
 import type { WorkspaceRunSpec } from '../runtime/types.js';
 import { sourceOf, userMessage } from './build.js';
-
-/** code-server answers in about a second; a slow disk or a busy host gets some slack */
-const IDE_START_TIMEOUT_MS = 60_000;
 
 /**
  * Starts a workspace on the newest successful build of its branch: disk, checkout (first
@@ -239,7 +237,7 @@ async function startIde(deps: WorkerDeps, workspaceId: string, spec: WorkspaceRu
   let ideState = 'running';
   try {
     log.line('==> starting the IDE (VS Code)');
-    await deps.runtime.startIde(spec, { service, codeServerDir: deps.config.codeServerDir }, IDE_START_TIMEOUT_MS);
+    await deps.runtime.startIde(spec, { service, codeServerDir: deps.config.codeServerDir }, deps.config.BERTH_IDE_TIMEOUT);
     log.line('==> IDE: VS Code is running');
   } catch (err) {
     ideState = 'unavailable';
@@ -279,6 +277,7 @@ export function runSpec(deps: WorkerDeps, ws: Workspace, build: Build, config: R
     slug: ws.slug,
     memoryBytes: deps.config.memoryLimitBytes,
     nanoCpus: Math.round(deps.config.BERTH_CPU_LIMIT * 1e9),
+    pidsLimit: deps.config.BERTH_PIDS_LIMIT,
     services: config.services.map((s) => ({
       name: s.name,
       image: images[s.name]!,
@@ -328,7 +327,15 @@ async function updateCheckout(deps: WorkerDeps, ws: Workspace & { repository: Re
 }
 
 async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog, onSuccess?: string) {
-  const result = await deps.runtime.runTask(spec, service, onSuccess ? `(\n${command}\n) && ${onSuccess}` : command, log.write);
+  const limit = deps.config.BERTH_TASK_TIMEOUT;
+  const result = await deps.runtime.runTask(spec, service, onSuccess ? `(\n${command}\n) && ${onSuccess}` : command, log.write, { timeoutMs: limit });
+  if (result.timedOut) {
+    throw new StepFailedError(
+      step,
+      `${step} of service ${service} (${command}) did not finish within ${formatDuration(limit)} (BERTH_TASK_TIMEOUT), so Berth stopped it: make it end on its own (a ${step} command must exit), or ask the operator to raise the limit`,
+      result.tail,
+    );
+  }
   if (result.exitCode !== 0) {
     const why = result.oomKilled ? 'was killed: out of memory' : `exited with code ${result.exitCode}`;
     throw new StepFailedError(step, `${step} of service ${service} (${command}) ${why}`, result.tail);

@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
+import { formatDuration } from '../../lib/config.js';
 import { StepFailedError } from '../../lib/errors.js';
 import { packBuildContext, packDirectory } from './context.js';
 import { LogTail, demuxBuffer, textSink } from './logs.js';
@@ -24,6 +25,7 @@ import type {
   Runtime,
   ServiceEndpoint,
   ServiceRunSpec,
+  TaskOptions,
   TaskResult,
   WorkspaceRunSpec,
 } from './types.js';
@@ -64,6 +66,15 @@ const STOP_TIMEOUT_S = 5;
 const HEALTH_TRY_TIMEOUT_MS = 2_000;
 // Short: an app usually answers within a few hundred ms, and every interval waited is added to the start.
 const HEALTH_INTERVAL_MS = 100;
+/** how long a task killed for its time limit gets to disappear before Berth gives up waiting */
+const TASK_KILL_GRACE_MS = 15_000;
+/**
+ * What a dev server, a database image's entrypoint (postgres: chown its data folder as root,
+ * then drop to its own user) and a package manager need; the rest of Docker's defaults go:
+ * NET_RAW (forged packets, ARP spoofing on the workspace network), MKNOD, SYS_CHROOT,
+ * SETFCAP, SETPCAP, AUDIT_WRITE.
+ */
+export const WORKSPACE_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETUID', 'SETGID', 'KILL', 'NET_BIND_SERVICE'];
 /** Restarts (100 ms, doubling) before a crashing service counts as broken: about 3 s of grace. */
 const CRASH_LOOP_RESTARTS = 5;
 
@@ -123,7 +134,8 @@ export class DockerRuntime implements Runtime {
     };
     // Our own controller lets a broken context stream cancel the upload too.
     const internal = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, internal.signal]) : internal.signal;
+    const timeout = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
+    const signal = AbortSignal.any([internal.signal, ...(opts.signal ? [opts.signal] : []), ...(timeout ? [timeout] : [])]);
     const context = packBuildContext(opts.contextDir, opts.dockerfile);
     let contextError: Error | undefined;
     context.on('error', (err: Error) => {
@@ -138,6 +150,14 @@ export class DockerRuntime implements Runtime {
       return id ?? (await this.docker.getImage(opts.tag).inspect()).Id;
     } catch (err) {
       if (opts.signal?.aborted) throw abortError();
+      if (timeout?.aborted) {
+        // Dropping the connection cancels the build in the daemon (and kills its RUN container).
+        throw new StepFailedError(
+          'build',
+          `build of ${opts.service ? `service ${opts.service}` : opts.tag} did not finish within ${formatDuration(opts.timeoutMs!)} (BERTH_BUILD_TIMEOUT), so Berth stopped it: make the build faster, or ask the operator to raise the limit`,
+          tail.toString(),
+        );
+      }
       if (contextError) {
         throw new StepFailedError('build', `could not read the build context: ${contextError.message}`, tail.toString());
       }
@@ -178,12 +198,23 @@ export class DockerRuntime implements Runtime {
     });
   }
 
-  async ensureImage(ref: string): Promise<void> {
+  async ensureImage(ref: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (/^berth\//i.test(ref)) throw builtByBerth(ref);
     try {
       // A malformed reference fails already at inspect; it cannot be pulled either.
-      if (await this.imageExists(ref)) return;
-      await this.pull(ref);
+      const existing = await ignoreNotFound(this.docker.getImage(ref).inspect());
+      // An image ID (or a tag an operator gave one) can name another workspace's build too.
+      if (existing?.Config?.Labels?.[LABELS.instance] !== undefined) throw builtByBerth(ref);
+      if (existing) return;
+      await this.pull(ref, opts.timeoutMs);
     } catch (err) {
+      if (err instanceof StepFailedError) throw err;
+      if (opts.timeoutMs && (err as Error)?.name === 'TimeoutError') {
+        throw new StepFailedError(
+          'build',
+          `pulling image ${ref} did not finish within ${formatDuration(opts.timeoutMs)} (BERTH_PULL_TIMEOUT), so Berth stopped it: use a smaller image, or ask the operator to pull it on the Docker host beforehand`,
+        );
+      }
       throw new StepFailedError(
         'build',
         `image ${ref} is not available on this Docker host and could not be pulled: ${dockerReason(err)}`,
@@ -191,9 +222,14 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  private async pull(ref: string): Promise<void> {
-    const stream = await this.docker.pull(ref);
+  private async pull(ref: string, timeoutMs?: number): Promise<void> {
+    const signal = timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined;
+    const stream = await this.docker.pull(ref, signal ? { abortSignal: signal } : {});
     await new Promise<void>((resolve, reject) => {
+      signal?.addEventListener('abort', () => {
+        (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
+        reject(signal.reason);
+      }, { once: true });
       this.docker.modem.followProgress(stream, (err: Error | null, events: BuildEvent[]) => {
         if (err) return reject(err);
         const failed = (events ?? []).find((e) => e.error || e.errorDetail);
@@ -201,10 +237,6 @@ export class DockerRuntime implements Runtime {
         resolve();
       });
     });
-  }
-
-  private async imageExists(ref: string): Promise<boolean> {
-    return (await ignoreNotFound(this.docker.getImage(ref).inspect())) !== undefined;
   }
 
   // --- disk -----------------------------------------------------------------------------------
@@ -302,6 +334,7 @@ export class DockerRuntime implements Runtime {
     serviceName: string,
     command: string,
     onLog?: (t: string) => void,
+    opts: TaskOptions = {},
   ): Promise<TaskResult> {
     const service = findService(spec, serviceName);
     await this.ensureDisk(spec);
@@ -310,17 +343,37 @@ export class DockerRuntime implements Runtime {
       name: `${dockerNames.container(spec.slug, service.name)}-task-${suffix()}`,
       Cmd: shellCommand(command),
     });
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
     try {
       await container.start();
       const tail = new LogTail(TASK_TAIL_LINES);
-      await this.followLogs(container, (text) => {
-        tail.push(text);
-        onLog?.(text);
-      });
-      const { StatusCode } = (await container.wait()) as { StatusCode: number };
-      const info = await container.inspect();
-      return { exitCode: StatusCode, tail: tail.toString(), oomKilled: info.State.OOMKilled };
+      const finished = (async () => {
+        await this.followLogs(container, (text) => {
+          tail.push(text);
+          onLog?.(text);
+        });
+        return ((await container.wait()) as { StatusCode: number }).StatusCode;
+      })();
+      let exitCode: number;
+      if (opts.timeoutMs) {
+        // Past its limit the task is killed; its log stream then ends and `wait` returns. The
+        // grace after the kill bounds a kill the engine never carries out: remove() below forces it.
+        const expired = new Promise<number>((resolve) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            void container.kill().catch(() => undefined);
+            timer = setTimeout(() => resolve(-1), TASK_KILL_GRACE_MS);
+          }, opts.timeoutMs);
+        });
+        exitCode = await Promise.race([finished, expired]);
+      } else {
+        exitCode = await finished;
+      }
+      const info = await ignoreNotFound(container.inspect());
+      return { exitCode, tail: tail.toString(), oomKilled: !timedOut && Boolean(info?.State.OOMKilled), timedOut };
     } finally {
+      clearTimeout(timer);
       await container.remove({ force: true }).catch(() => undefined);
     }
   }
@@ -739,6 +792,7 @@ function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: 
       NetworkMode: network,
       Mounts: mountsFor(spec, service),
       ...limits(spec),
+      ...hardening(),
       // tini as PID 1: SIGTERM reaches the app (a bare node/sh as PID 1 ignores it, turning
       // every stop into a kill after the timeout) and zombies of dev servers get reaped.
       Init: true,
@@ -759,7 +813,17 @@ function limits(spec: WorkspaceRunSpec): Dockerode.HostConfig {
     out.MemorySwap = spec.memoryBytes;
   }
   if (spec.nanoCpus > 0) out.NanoCpus = spec.nanoCpus;
+  if (spec.pidsLimit && spec.pidsLimit > 0) out.PidsLimit = spec.pidsLimit;
   return out;
+}
+
+/**
+ * Code from a branch runs here: no setuid binary (sudo, su) may raise its privileges, and only
+ * the capabilities in WORKSPACE_CAPABILITIES remain. A root process inside stays root in its
+ * container (chown, bind :80) but cannot gain more.
+ */
+function hardening(): Dockerode.HostConfig {
+  return { SecurityOpt: ['no-new-privileges'], CapDrop: ['ALL'], CapAdd: WORKSPACE_CAPABILITIES };
 }
 
 /**
@@ -837,6 +901,16 @@ function buildQuery(opts: BuildImageOptions): Record<string, unknown> {
     rm: true,
     forcerm: true,
   };
+  // The RUN steps are the repository's code too: the same memory and CPU caps as its workspace.
+  // (The build API has no PID limit; BERTH_BUILD_TIMEOUT bounds a build that forks for ever.)
+  if (opts.memoryBytes && opts.memoryBytes > 0) {
+    query.memory = opts.memoryBytes;
+    query.memswap = opts.memoryBytes;
+  }
+  if (opts.nanoCpus && opts.nanoCpus > 0) {
+    query.cpuperiod = 100_000;
+    query.cpuquota = Math.max(1000, Math.round((opts.nanoCpus / 1e9) * 100_000));
+  }
   if (opts.target) query.target = opts.target;
   return query;
 }
@@ -892,6 +966,13 @@ function dockerReason(err: unknown): string {
   const e = err as { json?: { message?: string } | null; message?: string } | null;
   const text = e?.json?.message ?? e?.message ?? String(err);
   return text.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+}
+
+function builtByBerth(ref: string): StepFailedError {
+  return new StepFailedError(
+    'build',
+    `image ${ref} is an image Berth built for a workspace; an image: service must name an image from a registry (or one the operator provides), and a service built from this repository uses build: instead`,
+  );
 }
 
 function abortError(): Error {

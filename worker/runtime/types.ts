@@ -14,6 +14,13 @@ export interface BuildImageOptions {
   labels: Record<string, string>;
   noCache: boolean;
   signal?: AbortSignal;
+  /** the build is stopped and fails after this long (BERTH_BUILD_TIMEOUT); none when unset */
+  timeoutMs?: number;
+  /** the service being built, for messages ("build of service web …") */
+  service?: string;
+  /** caps for the build's containers (RUN steps), like a workspace's; 0 or unset = none */
+  memoryBytes?: number;
+  nanoCpus?: number;
   /** build output as it arrives (already decoded, may hold several lines) */
   onLog: (text: string) => void;
 }
@@ -46,6 +53,8 @@ export interface WorkspaceRunSpec {
   services: ServiceRunSpec[];
   memoryBytes: number;
   nanoCpus: number;
+  /** processes one container may run at once (BERTH_PIDS_LIMIT); unset = the engine's default */
+  pidsLimit?: number;
 }
 
 export interface TaskResult {
@@ -53,6 +62,35 @@ export interface TaskResult {
   /** last lines of combined stdout/stderr */
   tail: string;
   oomKilled: boolean;
+  /** it ran past its time limit and was killed */
+  timedOut?: boolean;
+}
+
+export interface TaskOptions {
+  /** kill the task after this long (BERTH_TASK_TIMEOUT); none when unset */
+  timeoutMs?: number;
+}
+
+/** A git script against a workspace disk (Runtime.runDiskGit). */
+export interface DiskGitRequest {
+  /**
+   * a POSIX sh script run in /workspace with git on its PATH; its arguments are `$1`…. Pass
+   * anything from a payload (a sha, a branch) as an argument, never inside the script text.
+   */
+  script: string;
+  args?: string[];
+  /** a git directory on this host that Berth wrote (a clone's `.git`), mounted read-only at /src */
+  sourceGitDir?: string;
+  /** default 60 s; the container is killed when it is up */
+  timeoutMs?: number;
+}
+
+export interface DiskGitResult {
+  /** the script's exit code; -1 when it was killed at the time limit */
+  exitCode: number;
+  /** the last lines of stdout and stderr together */
+  output: string;
+  timedOut: boolean;
 }
 
 export interface ServiceEndpoint {
@@ -110,7 +148,7 @@ export interface Runtime {
   /** builds an image, streaming output to onLog; throws StepFailedError('build', …) on failure */
   buildImage(opts: BuildImageOptions): Promise<string>;
   /** makes sure `ref` exists locally (for `image:` services); never builds */
-  ensureImage(ref: string): Promise<void>;
+  ensureImage(ref: string, opts?: { timeoutMs?: number }): Promise<void>;
   /** network + volumes of a workspace; `created` is true when the workspace disk is new */
   ensureDisk(spec: WorkspaceRunSpec): Promise<{ created: boolean }>;
   /**
@@ -121,7 +159,7 @@ export interface Runtime {
   /** copies a directory (the checkout, with .git) into /workspace on the disk */
   populateWorkspace(spec: WorkspaceRunSpec, sourceDir: string): Promise<void>;
   /** runs a one-off command (migrate, seed) in a service's image with its mounts, env and network */
-  runTask(spec: WorkspaceRunSpec, service: string, command: string, onLog?: (t: string) => void): Promise<TaskResult>;
+  runTask(spec: WorkspaceRunSpec, service: string, command: string, onLog?: (t: string) => void, opts?: TaskOptions): Promise<TaskResult>;
   /** (re)creates and starts every service container; returns where each listens */
   startServices(spec: WorkspaceRunSpec): Promise<ServiceEndpoint[]>;
   /** waits for GET http://host:port/path to answer 2xx/3xx while the container keeps running */
