@@ -38,7 +38,9 @@ export async function queueBuild(
   const build = await deps.db.build.create({
     data: { repositoryId: repo.id, workspaceId: workspace.id, sha, noCache: Boolean(opts.noCache), trigger: actor },
   });
-  await deps.db.workspace.update({ where: { id: workspace.id }, data: { currentBuildId: build.id } });
+  // A kept disk (its branch or pull request went, work was on it) is back in use: no deadline.
+  const unkeep = workspace.keptUntil ? { keptUntil: null, notice: null } : {};
+  await deps.db.workspace.update({ where: { id: workspace.id }, data: { currentBuildId: build.id, ...unkeep } });
   const moved = workspace.state !== 'deleted' && (await transition(deps.db, deps.queues, workspace.id, 'queued', reason, actor));
   if (!moved) await deps.queues.enqueueReport({ workspaceId: workspace.id });
   await deps.queues.enqueueBuild({ workspaceId: workspace.id, buildId: build.id });

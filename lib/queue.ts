@@ -23,6 +23,12 @@ export interface WorkspaceJob {
   reason?: string;
   /** run only if the workspace is still in one of these states when the job runs (e.g. a wake-up: stopped) */
   onlyIf?: string[];
+  /**
+   * delete: keep the disk (stopped, for the retention period) when it holds work found nowhere
+   * else. Set for deletions GitHub caused (branch deleted or gone, pull request closed), not for
+   * someone asking for the deletion.
+   */
+  keepUnsavedWork?: boolean;
 }
 export interface ReportJob {
   workspaceId: string;

@@ -22,7 +22,7 @@ export async function onPullRequest(deps: AppDeps, context: Context<'pull_reques
     if (ws && ws.state !== 'deleted') {
       await deps.db.workspace.update({ where: { id: ws.id }, data: { prNumber: pr.number } });
       const reason = pr.merged ? `pull request #${pr.number} was merged` : `pull request #${pr.number} was closed`;
-      await deps.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'pull_request', reason });
+      await deps.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'pull_request', reason, keepUnsavedWork: true });
     }
     return;
   }
@@ -50,6 +50,6 @@ export async function onDelete(deps: AppDeps, context: Context<'delete'>): Promi
   if (!repo) return;
   const ws = await deps.db.workspace.findUnique({ where: { repositoryId_branch: { repositoryId: repo.id, branch: p.ref } } });
   if (ws && ws.state !== 'deleted') {
-    await deps.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'push', reason: `branch ${p.ref} was deleted` });
+    await deps.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'push', reason: `branch ${p.ref} was deleted`, keepUnsavedWork: true });
   }
 }

@@ -23,11 +23,21 @@ export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
     );
     stopped++;
   }
+  // Disks kept after their branch or pull request went (work found nowhere else): their time is up.
+  const expired = await deps.db.workspace.findMany({ where: { state: 'stopped', keptUntil: { lt: new Date(now) } }, select: { id: true } });
+  for (const ws of expired) {
+    await deps.queues.enqueueWorkspace(
+      'delete',
+      { workspaceId: ws.id, actor: 'retention', reason: 'the kept disk reached the end of its retention period' },
+      { deduplication: { id: `retention:${ws.id}` } },
+    );
+  }
   if (deps.config.BERTH_STOPPED_MAX_AGE) {
     // Age counts from when it stopped: later writes (a comment id, a notice) do not make it younger.
     const cutoff = new Date(now - deps.config.BERTH_STOPPED_MAX_AGE);
     const resting = await deps.db.workspace.findMany({
-      where: { state: 'stopped' },
+      // kept disks have their own deadline (keptUntil), announced on the pull request
+      where: { state: 'stopped', keptUntil: null },
       select: { id: true, updatedAt: true, events: { where: { toState: 'stopped' }, orderBy: { id: 'desc' }, take: 1, select: { createdAt: true } } },
     });
     for (const ws of resting.filter((w) => (w.events[0]?.createdAt ?? w.updatedAt) < cutoff)) {

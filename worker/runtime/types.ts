@@ -142,6 +142,15 @@ export const CODE_SERVER_PORT = 13337;
  */
 export type DiskPlace = 'own' | 'host' | 'unknown';
 
+/** a Docker volume carrying this Berth's labels */
+export interface WorkspaceVolume {
+  name: string;
+  workspaceId: string;
+  slug?: string;
+  /** when Docker created it (ISO time), when the engine says */
+  createdAt?: string;
+}
+
 export interface Runtime {
   /** throws when the engine cannot be reached */
   ping(): Promise<void>;
@@ -174,8 +183,12 @@ export interface Runtime {
   stopIde(workspaceId: string): Promise<void>;
   /** stops and removes the service containers and the IDE container, keeping volumes */
   stopServices(workspaceId: string): Promise<void>;
-  /** removes containers, network and volumes of a workspace; with its slug also a workspace disk Berth adopted (one without its labels) */
-  removeWorkspace(workspaceId: string, slug?: string): Promise<void>;
+  /**
+   * removes containers, network and volumes of a workspace; with its slug also a workspace disk
+   * Berth adopted (one without its labels). `keepVolumes`: containers and network only (the
+   * reconciler, for a workspace the database does not know: its disk is never Berth's to drop).
+   */
+  removeWorkspace(workspaceId: string, slug?: string, opts?: { keepVolumes?: boolean }): Promise<void>;
   status(workspaceId: string): Promise<ContainerStatus[]>;
   /** the last lines a container wrote (empty when it is gone) */
   containerLogTail(containerId: string): Promise<string>;
@@ -183,6 +196,8 @@ export interface Runtime {
   workspaceDiskPlace(slug: string): Promise<DiskPlace>;
   /** every workspace id that owns a Docker object (by label) */
   listWorkspaceIds(): Promise<string[]>;
+  /** the volumes (disks) this Berth made, with the workspace their label names */
+  listWorkspaceVolumes(): Promise<WorkspaceVolume[]>;
   /** every workspace id with a service or IDE container that is running (or restarting) */
   runningWorkspaceIds(): Promise<string[]>;
   /** the images this Berth built (buildImage), with the build and workspace they were built for */
