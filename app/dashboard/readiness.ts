@@ -27,9 +27,30 @@ export function readinessHandler(deps: AppDeps, docker: ContainerReader): Handle
     const entries = await Promise.all(Object.entries(checks).map(async ([name, check]) => [name, await timed(check)] as const));
     const results = Object.fromEntries(entries);
     const ok = entries.every(([, r]) => r.ok);
-    sendJson(res, ok ? 200 : 503, { ok, checks: results });
+    const unknownVolumes = results.database?.ok ? await unknownVolumesDetail(deps) : undefined;
+    sendJson(res, ok ? 200 : 503, { ok, checks: results, ...(unknownVolumes && { unknownVolumes }) });
     return true;
   };
+}
+
+/**
+ * Disks of workspaces this database does not know (see the UnknownVolume model): not a reason
+ * to be unready, but what an operator who just changed DATABASE_URL must hear about. A count
+ * only: /readyz is public, and volume names carry branch and repository names.
+ */
+export async function unknownVolumesDetail(deps: Pick<AppDeps, 'db'>): Promise<{ count: number; since?: string; detail: string } | undefined> {
+  try {
+    const count = await withTimeout(deps.db.unknownVolume.count(), CHECK_TIMEOUT_MS, 'no answer');
+    if (!count) return { count: 0, detail: 'none' };
+    const first = await deps.db.unknownVolume.findFirst({ orderBy: { firstSeenAt: 'asc' }, select: { firstSeenAt: true } });
+    return {
+      count,
+      since: first?.firstSeenAt.toISOString(),
+      detail: `${count} Docker volume${count === 1 ? '' : 's'} of workspaces this database does not know: kept, never removed by Berth; the log names them`,
+    };
+  } catch {
+    return undefined; // the database check above says what is wrong
+  }
 }
 
 async function timed(check: () => Promise<unknown>): Promise<CheckResult> {

@@ -108,7 +108,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
   async function listPage(req: IncomingMessage, res: ServerResponse, url: URL, user: SessionUser) {
     const filters = parseFilters(url.searchParams);
     const { repos, unchecked } = await readableRepositories(deps, auth, user);
-    const [workspaces, pending] = await Promise.all([listWorkspaces(deps, repos, filters), pendingWorkspaceJobs(deps.queues)]);
+    const [workspaces, pending, unknownVolumes] = await Promise.all([listWorkspaces(deps, repos, filters), pendingWorkspaceJobs(deps.queues), deps.db.unknownVolume.count()]);
     const at = now();
     const accessById = new Map(repos.map((r) => [r.id, r.access]));
     const rows = workspaces.map((ws) => {
@@ -127,6 +127,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
       filtered: Boolean(filters.repo || filters.q || filters.state !== 'active'),
       returnTo: `/${filtersQuery(filters)}`,
       total: rows.length,
+      unknownVolumes,
       flash,
       refresh: shouldAutoRefresh(rows.map((r) => r.row.state), anyPending || Boolean(flash)) ? AUTO_REFRESH_S : undefined,
     });

@@ -72,6 +72,10 @@ export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, s
     logs,
     webhookUrl: `${url}/api/github/webhooks`,
     preview: (slug: string, path = '/', headers: Record<string, string> = {}) => getWithHost(berth.port, `${slug}.localhost:${berth.port}`, path, headers),
+    /** stops Berth only: its Docker objects and its database stay (a restart, or a Berth replaced by another) */
+    stop: () => berth.close(),
+    /** its own test database (dropped by close) */
+    database,
     /** stops Berth, removes every Docker object it made (by its instance label) and its database */
     async close() {
       await berth.close();

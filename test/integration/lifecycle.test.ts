@@ -291,6 +291,9 @@ class CountingRuntime implements Runtime {
   async listWorkspaceIds() {
     return [...this.running];
   }
+  async listWorkspaceVolumes() {
+    return [];
+  }
   async runningWorkspaceIds() {
     return [...this.running];
   }

@@ -7,8 +7,9 @@ import { parseImageTag } from '../runtime/image-tags.js';
  * of the same commit replaced (left without a tag). Every push tags a new image, so without
  * this the Docker host's disk fills up push by push.
  *
- * Kept: the images of each live workspace's current build (it may be building or starting)
- * and of its newest successful build (what a start runs), images younger than `graceMs` (a
+ * Kept: the images of workspaces the database does not know, the images of each live
+ * workspace's current build (it may be building or starting) and of its newest successful
+ * build (what a start runs), images younger than `graceMs` (a
  * build that has just tagged its image and is about to record it), and images a container
  * still uses (Docker refuses). Removing a tag only untags an image other tags still name (two
  * branches with the same content share one image), and layers shared with kept images stay,
@@ -20,12 +21,16 @@ export async function removeUnusedImages(deps: WorkerDeps, graceMs: number): Pro
   if (!candidates.length) return [];
   const slugs = new Set(candidates.flatMap((i) => i.tags.map((t) => parseImageTag(t)?.slug).filter((s): s is string => Boolean(s))));
   const inUse = await commitsInUse(deps, [...slugs]);
+  // Images of a workspace this database has no row for (not even a deleted one) are kept, as
+  // its disks are (see removeOrphans): on a wrong or fresh database they are what the right
+  // one's workspaces start from.
+  const known = new Set((await deps.db.workspace.findMany({ where: { slug: { in: [...slugs] } }, select: { slug: true } })).map((w) => w.slug));
   const removed: string[] = [];
   for (const image of candidates) {
     const refs = image.tags.length
       ? image.tags.filter((t) => {
           const tag = parseImageTag(t);
-          return tag && !inUse.has(`${tag.slug}:${tag.shortSha}`);
+          return tag && known.has(tag.slug) && !inUse.has(`${tag.slug}:${tag.shortSha}`);
         })
       : [image.id];
     for (const ref of refs) {

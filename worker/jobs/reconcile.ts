@@ -39,10 +39,11 @@ export type Diagnosis =
   | { action: 'restart'; reason: string };
 
 /**
- * Repairs drift between the database and Docker: removes Docker objects no live workspace
- * owns; finds running workspaces whose containers died, vanished, were OOM-killed or came
- * back on another IP (a dockerd restart) and has the `status` job repair them (it runs under
- * the workspace's lock, so it cannot interleave with a start or stop); gives builds whose job
+ * Repairs drift between the database and Docker: removes Docker objects of deleted workspaces
+ * and the containers of unknown ones, keeping (and reporting) unknown workspaces' disks; finds
+ * running workspaces whose containers died, vanished, were OOM-killed or came back on another
+ * IP (a dockerd restart) and has the `status` job repair them (it runs under the workspace's
+ * lock, so it cannot interleave with a start or stop); gives builds whose job
  * was lost (Redis down or restarted without its data) their job again, and fails workspaces
  * stuck starting with no job left to finish; deletes stopped workspaces whose branch is
  * gone; removes images no workspace can use any more. Runs at start and on a schedule
@@ -81,18 +82,76 @@ export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[
   return { removed, repaired };
 }
 
-/** Containers, networks and volumes labelled with this Berth's instance but no live workspace. */
+/** unknown volumes already named in the log by this process (one line each, not one per round) */
+const reportedVolumes = new Set<string>();
+
+/**
+ * Docker objects labelled with this Berth's instance whose workspace is not live.
+ *
+ * A workspace the database records as deleted loses everything, disk included: its deletion
+ * was decided (and its delete job may have failed half-way, or ran on another engine).
+ * A workspace the database does not know at all loses its containers and network only: they
+ * hold nothing a start does not create again. Its volumes are kept and reported (log line,
+ * UnknownVolume rows for /readyz and the dashboard): an unknown workspace most likely means a
+ * wrong, restored or fresh database, not a deletion, and removing them would wipe every disk.
+ */
 async function removeOrphans(deps: WorkerDeps): Promise<string[]> {
   const owners = await deps.runtime.listWorkspaceIds();
-  if (!owners.length) return [];
-  const live = await deps.db.workspace.findMany({ where: { id: { in: owners }, state: { not: 'deleted' } }, select: { id: true } });
-  const liveIds = new Set(live.map((w) => w.id));
-  const orphans = owners.filter((o) => !liveIds.has(o));
-  for (const id of orphans) {
-    deps.log(`reconciler: removing Docker objects of ${id}, which no workspace owns`);
-    await deps.runtime.removeWorkspace(id);
+  const rows = owners.length ? await deps.db.workspace.findMany({ where: { id: { in: owners } }, select: { id: true, state: true } }) : [];
+  const known = new Map(rows.map((w) => [w.id, w.state]));
+  const removed: string[] = [];
+  for (const id of owners) {
+    const state = known.get(id);
+    if (state !== 'deleted' && state !== undefined) continue;
+    try {
+      if (state === 'deleted') {
+        // read again just before: a push may have brought the workspace back since the query above
+        const now = await deps.db.workspace.findUnique({ where: { id }, select: { state: true } });
+        if (now?.state !== 'deleted') continue;
+        deps.log(`reconciler: removing Docker objects of deleted workspace ${id}, its disk included`);
+        await deps.runtime.removeWorkspace(id);
+      } else {
+        // stopping these is no data loss: every start creates a workspace's containers afresh
+        await deps.runtime.removeWorkspace(id, undefined, { keepVolumes: true });
+      }
+      removed.push(id);
+    } catch (err) {
+      // e.g. a network another container still uses: the next round tries again; the others go on
+      deps.log(`reconciler: could not remove Docker objects of workspace ${id}: ${(err as Error).message}`);
+    }
   }
-  return orphans;
+  await recordUnknownVolumes(deps, new Set(owners.filter((id) => !known.has(id))), [...known.keys()]);
+  return removed;
+}
+
+/**
+ * Keeps the UnknownVolume rows in step with the engine: every volume of `unknown` workspaces
+ * is (still) there; rows of volumes that went away (an operator removed them) or whose
+ * workspace is known by now are dropped after a few rounds, so that another worker on another
+ * engine sharing this database keeps its own rows.
+ */
+async function recordUnknownVolumes(deps: WorkerDeps, unknown: Set<string>, known: string[]): Promise<void> {
+  const volumes = (await deps.runtime.listWorkspaceVolumes()).filter((v) => unknown.has(v.workspaceId));
+  const now = new Date();
+  for (const v of volumes) {
+    await deps.db.unknownVolume.upsert({
+      where: { name: v.name },
+      create: { name: v.name, workspaceId: v.workspaceId, slug: v.slug ?? null, firstSeenAt: now, lastSeenAt: now },
+      update: { lastSeenAt: now, workspaceId: v.workspaceId },
+    });
+    if (reportedVolumes.has(v.name)) continue;
+    reportedVolumes.add(v.name);
+    deps.log(
+      `reconciler: keeping Docker volume ${v.name} of workspace ${v.workspaceId}${v.slug ? ` (${v.slug})` : ''}, which this database does not know ` +
+        `(a different DATABASE_URL, a restored backup or a new embedded database?). Berth removes a disk only when its database recorded the workspace's deletion: ` +
+        `point Berth at the database that knows it, or remove the volume yourself (docker volume rm ${v.name})`,
+    );
+  }
+  const stale = new Date(now.getTime() - 3 * Math.max(deps.config.BERTH_RECONCILE_INTERVAL, 10_000));
+  await deps.db.unknownVolume.deleteMany({
+    where: { OR: [{ name: { notIn: volumes.map((v) => v.name) }, lastSeenAt: { lt: stale } }, { workspaceId: { in: known } }] },
+  });
+  if (reportedVolumes.size > 10_000) reportedVolumes.clear();
 }
 
 export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<Diagnosis> {

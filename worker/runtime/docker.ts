@@ -28,6 +28,7 @@ import type {
   TaskOptions,
   TaskResult,
   WorkspaceRunSpec,
+  WorkspaceVolume,
 } from './types.js';
 
 export const LABELS = {
@@ -272,8 +273,16 @@ export class DockerRuntime implements Runtime {
       if (instance !== this.instance) {
         throw new StepFailedError('start', `the Docker volume ${name} belongs to another Berth (${instance ?? 'unlabelled'}) on this Docker engine; remove it, or give each Berth its own engine`);
       }
-      // left behind by an earlier workspace of this Berth with the same slug (deleted, its disk not)
-      await this.docker.getVolume(name).remove();
+      // Another workspace of this Berth with the same slug: slugs are unique in a database and a
+      // deleted workspace keeps its row (and its slug), so its owner is one this database does
+      // not know (a new DATABASE_URL, a restored backup, a fresh embedded database). Its disk is
+      // not this workspace's to take or to replace; the reconciler reports it.
+      throw new StepFailedError(
+        'start',
+        `the Docker volume ${name} holds the disk of workspace ${owner}, which this Berth's database does not know ` +
+          `(a different DATABASE_URL, a restored backup or a new embedded database?). Berth never replaces a disk it has no record of deleting: ` +
+          `point Berth at the database that knows it, or remove the volume yourself (docker volume rm ${name}), then push again`,
+      );
     }
     await this.docker.createVolume({ Name: name, Labels: this.labelsOf(spec, service) });
     return true;
@@ -603,12 +612,14 @@ export class DockerRuntime implements Runtime {
 
   // --- inventory ------------------------------------------------------------------------------
 
-  async removeWorkspace(workspaceId: string, slug?: string): Promise<void> {
+  async removeWorkspace(workspaceId: string, slug?: string, opts: { keepVolumes?: boolean } = {}): Promise<void> {
     const filters = labelFilter(workspaceId);
     const containers = await this.listContainers(workspaceId);
-    await Promise.all(containers.map((c) => ignoreNotFound(this.docker.getContainer(c.Id).remove({ force: true, v: true }))));
+    // keepVolumes: a container's anonymous volumes (an image's VOLUME) may hold data too
+    await Promise.all(containers.map((c) => ignoreNotFound(this.docker.getContainer(c.Id).remove({ force: true, v: !opts.keepVolumes }))));
     const networks = await this.docker.listNetworks({ filters });
     await Promise.all(networks.map((n) => ignoreNotFound(this.docker.getNetwork(n.Id).remove())));
+    if (opts.keepVolumes) return;
     const { Volumes: volumes } = await this.docker.listVolumes({ filters });
     await Promise.all((volumes ?? []).map((v) => ignoreNotFound(this.docker.getVolume(v.Name).remove())));
     if (slug) {
@@ -772,6 +783,16 @@ export class DockerRuntime implements Runtime {
       if (id) ids.add(id);
     }
     return [...ids];
+  }
+
+  async listWorkspaceVolumes(): Promise<WorkspaceVolume[]> {
+    const filters = { label: [LABELS.workspace, `${LABELS.instance}=${this.instance}`] };
+    const { Volumes: volumes } = await this.docker.listVolumes({ filters });
+    return (volumes ?? []).map((v) => {
+      const labels = (v.Labels ?? {}) as Record<string, string>;
+      const createdAt = (v as { CreatedAt?: string }).CreatedAt;
+      return { name: v.Name, workspaceId: labels[LABELS.workspace]!, slug: labels[LABELS.slug], createdAt };
+    });
   }
 
   private listContainers(workspaceId: string, role?: Role): Promise<Dockerode.ContainerInfo[]> {
