@@ -45,6 +45,16 @@ const relPath = z
   .string()
   .min(1)
   .refine((p) => !posix.isAbsolute(p) && !posix.normalize(p).startsWith('..'), 'must be a path inside the repository');
+/**
+ * An `image:` names an image from a registry (or one the operator provides). Berth's own builds
+ * (`berth/<slug>/<service>:<commit>`) hold other workspaces' code, so they are never a service's
+ * image, and neither is a bare image ID; the runtime refuses IDs of Berth's builds too.
+ */
+const imageRef = z
+  .string()
+  .min(1)
+  .refine((ref) => !/^berth\//i.test(ref), 'berth/… images are the builds of workspaces; name an image from a registry, or use build: for this repository\'s own Dockerfile')
+  .refine((ref) => !/^(sha256:)?[0-9a-f]{64}$/i.test(ref), 'an image ID is not an image name; name an image such as postgres:16 (pin it with name@sha256:<digest>)');
 const envValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 
 const serviceSchema = z
@@ -62,7 +72,7 @@ const serviceSchema = z
           .strict(),
       ])
       .optional(),
-    image: z.string().min(1).optional(),
+    image: imageRef.optional(),
     port: z.number().int().min(1).max(65535).optional(),
     command: z.string().min(1).optional(),
     migrate: z.string().min(1).optional(),

@@ -82,6 +82,16 @@ preview: { service: app, visibility: private }
     expect(errorOf('services:\n  web:\n    build: ../..\n    port: 1\n').reason).toMatch(/inside the repository/);
   });
 
+  it("refuses another workspace's build as an image: (berth/… or an image ID), at its line", () => {
+    const berth = errorOf('services:\n  web:\n    build: .\n    port: 3000\n  db:\n    image: berth/acme-shop-main/web:0123456789ab\n');
+    expect(berth.line).toBe(6);
+    expect(berth.message).toMatch(/^\.github\/berth\.yml:6: services\.db\.image: berth\/… images are the builds of workspaces/);
+    const id = errorOf(`services:\n  db:\n    image: sha256:${'a'.repeat(64)}\n    port: 5432\n`);
+    expect(id.line).toBe(3);
+    expect(id.reason).toMatch(/an image ID is not an image name/);
+    expect(parseRepoConfig('services:\n  db:\n    image: registry.example.com/berth/pg:16\n    port: 5432\n').services[0]!.image).toBe('registry.example.com/berth/pg:16');
+  });
+
   it('rejects an empty file and a list', () => {
     expect(errorOf('').line).toBe(1);
     expect(errorOf('- a\n- b\n').reason).toMatch(/mapping/);
