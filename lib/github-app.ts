@@ -33,6 +33,19 @@ export function registerTokenMinter(probot: Probot, config: BerthConfig): Probot
   return probot;
 }
 
+/**
+ * A token for cloning and fetching one repository: limited to that repository and to
+ * `contents: read`, so a token that leaks from a clone (a build log, a process listing, a
+ * hostile git server) can read that one repository's code and nothing else: not the
+ * installation's other repositories, and no writes anywhere. 1 h, cached per repository.
+ */
+export async function cloneToken(probot: Probot, installationId: number, repositoryId: number): Promise<string> {
+  const mint = tokenMinters.get(probot);
+  if (!mint) throw new Error('cloneToken: create the Probot with createProbotFor');
+  const { token } = await mint({ type: 'installation', installationId, repositoryIds: [repositoryId], permissions: { contents: 'read' } });
+  return token;
+}
+
 /** An installation access token (1 h, cached); callers must keep it out of logs, payloads and disks. */
 export async function installationToken(probot: Probot, installationId: number): Promise<string> {
   const mint = tokenMinters.get(probot);

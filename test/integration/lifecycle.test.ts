@@ -244,8 +244,12 @@ class CountingRuntime implements Runtime {
     await this.tick();
     return { created: false };
   }
-  async workspaceHostPath() {
-    return null;
+  async runDiskGit() {
+    return { exitCode: 0, output: '', timedOut: false };
+  }
+  /** every disk holds a checkout and no seed mark */
+  async diskEntryExists(_spec: unknown, relPath: string) {
+    return relPath === '.git/HEAD';
   }
   async populateWorkspace() {}
   async runTask() {

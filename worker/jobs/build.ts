@@ -3,7 +3,7 @@ import { stringify } from 'yaml';
 import type { WorkerDeps } from '../deps.js';
 import { buildDedupId, type BuildJob } from '../../lib/queue.js';
 import { transition } from '../../lib/workspaces.js';
-import { installationToken } from '../../lib/github-app.js';
+import { cloneToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError, SupersededError } from '../../lib/errors.js';
 import { CONFIG_PATH, previewIsPrivate } from '../../lib/repo-config.js';
 import { BuildLog } from '../build-log.js';
@@ -47,7 +47,8 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
     await db.build.update({ where: { id: build.id }, data: { state: 'running', startedAt: new Date() } });
     await transition(db, queues, ws.id, 'building', `building ${build.sha.slice(0, 7)}`, 'worker');
     await step('cloning');
-    const token = await installationToken(deps.probot, Number(ws.repository.installationId));
+    // one repository, contents: read: the clone runs with the repository's own hostile files around
+    const token = await cloneToken(deps.probot, Number(ws.repository.installationId), Number(ws.repository.id));
     log.addSecret(token);
     const checkout = await cloneAt({ ...sourceOf(ws), token, sha: build.sha, signal: abort.signal });
     cleanup = checkout.cleanup;

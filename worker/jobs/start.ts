@@ -6,14 +6,14 @@ import type { WorkspaceJob } from '../../lib/queue.js';
 import type { RepoConfig } from '../../lib/repo-config.js';
 import type { Build, Repository, Workspace } from '../../lib/db/client.js';
 import { transition } from '../../lib/workspaces.js';
-import { installationToken } from '../../lib/github-app.js';
+import { cloneToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { formatDuration } from '../../lib/config.js';
 import { BuildLog } from '../build-log.js';
 import { explainWorkspaceFailure } from '../failure-reason.js';
 import { cloneAt } from '../source/clone.js';
 import { takeCheckout } from '../source/checkout-handover.js';
-import { fastForwardCheckout } from '../source/disk-sync.js';
+import { fastForwardCheckout, type SyncResult } from '../source/disk-sync.js';
 import type { WorkspaceRunSpec } from '../runtime/types.js';
 import { sourceOf, userMessage } from './build.js';
 
@@ -198,9 +198,9 @@ function seedMarkCommand(service: string): string {
   return `{ if [ -d /workspace/.git ]; then : > /workspace/${seedMark(service)}; fi; }`;
 }
 
+/** asked of the engine: nothing on the host reads a workspace disk (its files and links are the workspace's) */
 async function seedMarked(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string): Promise<boolean> {
-  const dir = await deps.runtime.workspaceHostPath(spec);
-  return dir !== null && existsSync(join(dir, seedMark(service)));
+  return deps.runtime.diskEntryExists(spec, seedMark(service));
 }
 
 /**
@@ -209,8 +209,7 @@ async function seedMarked(deps: WorkerDeps, spec: WorkspaceRunSpec, service: str
  */
 async function neverPopulated(deps: WorkerDeps, ws: Workspace, spec: WorkspaceRunSpec): Promise<boolean> {
   if (ws.seededAt || ws.runningSha || !spec.services.some((s) => s.mountsWorkspace)) return false;
-  const dir = await deps.runtime.workspaceHostPath(spec);
-  return dir !== null && !existsSync(join(dir, '.git', 'HEAD'));
+  return !(await deps.runtime.diskEntryExists(spec, '.git/HEAD'));
 }
 
 /**
@@ -302,26 +301,33 @@ async function populate(deps: WorkerDeps, ws: Workspace & { repository: Reposito
 }
 
 async function clone(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, log: BuildLog) {
-  const token = await installationToken(deps.probot, Number(ws.repository.installationId));
+  // one repository, contents: read (see cloneToken)
+  const token = await cloneToken(deps.probot, Number(ws.repository.installationId), Number(ws.repository.id));
   log.addSecret(token);
   return cloneAt({ ...sourceOf(ws), token, sha: build.sha });
 }
 
-/** Fast-forwards the checkout on an existing disk; leaves people's local changes alone and says so. */
+/**
+ * Fast-forwards the checkout on an existing disk; leaves people's local changes alone and says so.
+ * git runs against the disk inside a sealed container (Runtime.runDiskGit), fetching from a clone
+ * Berth made on the host (the build's, else a new one), so no token and nothing of Berth's enters
+ * the disk's side, and nothing the workspace wrote into .git runs on the host.
+ */
 async function updateCheckout(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, spec: WorkspaceRunSpec, log: BuildLog) {
   if (!spec.services.some((s) => s.mountsWorkspace)) return;
-  const dir = await deps.runtime.workspaceHostPath(spec);
+  const checkout = (await takeCheckout(ws.id, build.sha)) ?? (await clone(deps, ws, build, log));
+  let sync: SyncResult;
+  try {
+    sync = await fastForwardCheckout(deps.runtime, spec, { sourceGitDir: join(checkout.dir, '.git'), sha: build.sha, branch: sourceOf(ws).branch });
+  } finally {
+    await checkout.cleanup();
+  }
+  log.line(`checkout: ${sync.result}${'detail' in sync ? ` (${sync.detail})` : ''}`);
   let notice: string | null = null;
-  if (!dir) {
-    notice = `The workspace runs the images of ${build.sha.slice(0, 7)}, but Berth cannot reach its disk to update the checkout: run \`git pull\` in the IDE terminal.`;
-  } else {
-    const token = await installationToken(deps.probot, Number(ws.repository.installationId));
-    log.addSecret(token);
-    const sync = await fastForwardCheckout(dir, { ...sourceOf(ws), token, sha: build.sha });
-    log.line(`checkout: ${sync.result}${'detail' in sync ? ` (${sync.detail})` : ''}`);
-    if (sync.result === 'local-changes' || sync.result === 'diverged') {
-      notice = `The workspace has local changes (${sync.detail}), so Berth left its checkout alone; the services run the images of ${build.sha.slice(0, 7)}. Commit or stash, then run \`git pull\` in the IDE terminal.`;
-    }
+  if (sync.result === 'local-changes' || sync.result === 'diverged') {
+    notice = `The workspace has local changes (${sync.detail}), so Berth left its checkout alone; the services run the images of ${build.sha.slice(0, 7)}. Commit or stash, then run \`git pull\` in the IDE terminal.`;
+  } else if (sync.result === 'not-a-repository' || sync.result === 'failed') {
+    notice = `Berth could not update the checkout on the workspace disk (${sync.detail}); the services run the images of ${build.sha.slice(0, 7)}. Run \`git pull\` in the IDE terminal.`;
   }
   await deps.db.workspace.update({ where: { id: ws.id }, data: { notice } });
 }

@@ -13,6 +13,8 @@ import Dockerode from 'dockerode';
 import { formatDuration } from '../../lib/config.js';
 import { StepFailedError } from '../../lib/errors.js';
 import { packBuildContext, packDirectory } from './context.js';
+import { diskEntryExists, runDiskGit, type DiskGitTarget } from './disk-git.js';
+import { ensureToolsImage } from './tools-image.js';
 import { LogTail, demuxBuffer, textSink } from './logs.js';
 import { CODE_SERVER_PORT } from './types.js';
 import type {
@@ -20,6 +22,8 @@ import type {
   BuiltImage,
   ContainerDeath,
   ContainerStatus,
+  DiskGitRequest,
+  DiskGitResult,
   DiskPlace,
   IdeSpec,
   Runtime,
@@ -288,15 +292,24 @@ export class DockerRuntime implements Runtime {
     return true;
   }
 
-  async workspaceHostPath(spec: WorkspaceRunSpec): Promise<string | null> {
-    const info = await ignoreNotFound(this.docker.getVolume(dockerNames.workspaceVolume(spec.slug)).inspect());
-    if (!info?.Mountpoint) return null;
-    try {
-      await fs.access(info.Mountpoint);
-      return info.Mountpoint;
-    } catch {
-      return null; // a remote engine, or not root: the disk is not reachable from here
-    }
+  async runDiskGit(spec: WorkspaceRunSpec, req: DiskGitRequest): Promise<DiskGitResult> {
+    await this.ensureDisk(spec);
+    return runDiskGit(this.docker, await this.diskGitTarget(spec), req);
+  }
+
+  async diskEntryExists(spec: WorkspaceRunSpec, relPath: string): Promise<boolean> {
+    if (!(await ignoreNotFound(this.docker.getVolume(dockerNames.workspaceVolume(spec.slug)).inspect()))) return false;
+    return diskEntryExists(this.docker, await this.diskGitTarget(spec), relPath);
+  }
+
+  private async diskGitTarget(spec: WorkspaceRunSpec): Promise<DiskGitTarget> {
+    return {
+      volume: dockerNames.workspaceVolume(spec.slug),
+      name: `${dockerNames.workspaceVolume(spec.slug)}-git-${suffix()}`,
+      // a task: removeTasks clears one a dead worker left behind
+      labels: this.labelsOf(spec, undefined, 'task'),
+      toolsImage: await ensureToolsImage(this.docker),
+    };
   }
 
   /**

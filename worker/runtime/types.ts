@@ -164,7 +164,9 @@ export interface Runtime {
    * the workspace disk as a directory on this host (the volume's mountpoint), or null when
    * the engine is remote or the path is not accessible
    */
-  workspaceHostPath(spec: WorkspaceRunSpec): Promise<string | null>;
+  runDiskGit(spec: WorkspaceRunSpec, req: DiskGitRequest): Promise<DiskGitResult>;
+  /** whether `relPath` (e.g. `.git/HEAD`) exists on the workspace disk, asked of the engine, never read on the host */
+  diskEntryExists(spec: WorkspaceRunSpec, relPath: string): Promise<boolean>;
   /** copies a directory (the checkout, with .git) into /workspace on the disk */
   populateWorkspace(spec: WorkspaceRunSpec, sourceDir: string): Promise<void>;
   /** runs a one-off command (migrate, seed) in a service's image with its mounts, env and network */
