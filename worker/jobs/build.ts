@@ -6,7 +6,7 @@ import { transition } from '../../lib/workspaces.js';
 import { cloneToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError, SupersededError } from '../../lib/errors.js';
 import { CONFIG_PATH, previewIsPrivate } from '../../lib/repo-config.js';
-import { BuildLog } from '../build-log.js';
+import { BuildLog, pruneWorkspaceHistory } from '../build-log.js';
 import { explainDiskFull } from '../failure-reason.js';
 import type { Repository, Workspace } from '../../lib/db/client.js';
 import { cloneAt } from '../source/clone.js';
@@ -30,6 +30,8 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
   // 'running' too: a job whose worker died mid-build comes back through stalled-job recovery
   if (!build || (build.state !== 'queued' && build.state !== 'running')) return;
   await cancelOlderBuilds(deps, ws.id, build.id);
+  // older builds' logs and the oldest history go, so a workspace pushed to for months stays small
+  await pruneWorkspaceHistory(db, ws.id).catch((err) => deps.log(`pruning the history of ${ws.id} failed: ${(err as Error).message}`));
 
   const log = new BuildLog(db, build.id);
   const abort = new AbortController();
