@@ -2,6 +2,7 @@ import { run } from 'probot';
 import { loadConfig, type BerthConfig } from '../lib/config.js';
 import { bootInfra, loadDotEnv } from '../lib/boot.js';
 import { createProbotFor, type OctokitClass } from '../lib/github-app.js';
+import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logger } from '../lib/log.js';
 import { closeOnSignals, runAsMain } from '../lib/process.js';
 import { createBerthServer } from './server.js';
 
@@ -10,17 +11,20 @@ import { createBerthServer } from './server.js';
  * worker in the same process. Without a registered GitHub App it serves Probot's setup page,
  * which registers the app from app.yml and writes its credentials to .env.
  */
-export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitClass; log?: (m: string) => void } = {}) {
-  const log = opts.log ?? ((m: string) => console.log(`[berth] ${m}`));
+export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitClass; log?: (m: string) => void; logger?: Logger } = {}) {
+  // one logger for Probot, the web and the worker (lib/log.ts)
+  const logger = opts.logger ?? createLogger(loggerSettingsFromEnv(process.env, config.LOG_LEVEL));
+  const log = opts.log ?? sentences(logger);
   const infra = await bootInfra(config, log);
-  const probot = createProbotFor(config, opts.Octokit);
+  attachLogger(infra.db, logger);
+  const probot = createProbotFor(config, opts.Octokit, logger);
   const deps = { config, db: infra.db, queues: infra.webQueues };
   const web = await createBerthServer(deps, probot);
   let worker: { close(): Promise<void> } | undefined;
   if (config.BERTH_ROLE === 'all') {
     // The composition root is the only place where app and worker meet.
     const { startWorker } = await import('../worker/main.js');
-    worker = await startWorker({ config, db: infra.db, queues: infra.queues, probot, log });
+    worker = await startWorker({ config, db: infra.db, queues: infra.queues, probot, log, logger });
   }
   await new Promise<void>((ok, fail) => {
     web.server.once('error', fail);

@@ -32,8 +32,8 @@ export async function bootInfra(config: BerthConfig, log: (msg: string) => void 
   let databaseUrl = config.DATABASE_URL;
   let stopPg: (() => Promise<void>) | undefined;
   if (!databaseUrl) {
-    log(`DATABASE_URL is not set: starting an embedded PostgreSQL under ${config.BERTH_DATA_DIR}/postgres`);
-    const pg = await startEmbeddedPostgres(config.BERTH_DATA_DIR, undefined, log);
+    log(`DATABASE_URL is not set: starting an embedded PostgreSQL (data folder recorded in ${config.BERTH_DATA_DIR}/embedded-postgres.json)`);
+    const pg = await startEmbeddedPostgres(config.BERTH_DATA_DIR, undefined, log, config.BERTH_SYSTEM_DIR);
     databaseUrl = pg.url;
     stopPg = pg.stop;
   }

@@ -49,6 +49,11 @@ export const envSchema = z.object({
     .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'must be a DNS name such as localhost or preview.example.com')
     .default('localhost'),
   BERTH_DATA_DIR: z.string().default('.data'),
+  /**
+   * as root, where the embedded PostgreSQL keeps what its `postgres` user must reach when
+   * BERTH_DATA_DIR or node_modules are in a folder it cannot enter (a clone under /root)
+   */
+  BERTH_SYSTEM_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/var/lib/berth'),
   /** key prefix of Berth's queues in Redis; lets several Berths (or test runs) share one Redis */
   BERTH_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('berth'),
   BERTH_ROLE: z.enum(['all', 'app', 'worker']).default('all'),

@@ -2,12 +2,15 @@ import { createAppAuth } from '@octokit/auth-app';
 import { request } from '@octokit/request';
 import { Probot, ProbotOctokit } from 'probot';
 import type { BerthConfig } from './config.js';
+import type { Logger } from './log.js';
 
 export type OctokitClass = typeof ProbotOctokit;
 
 /** A Probot instance for Berth's GitHub App; both processes use it to act as an installation. */
-export function createProbotFor(config: BerthConfig, Octokit: OctokitClass = ProbotOctokit): Probot {
+export function createProbotFor(config: BerthConfig, Octokit: OctokitClass = ProbotOctokit, log?: Logger): Probot {
   const probot = new Probot({
+    // Berth's logger (lib/log.ts), so Probot's lines share its format and level
+    ...(log ? { log } : {}),
     appId: config.APP_ID!,
     privateKey: config.privateKey!,
     secret: config.WEBHOOK_SECRET!,

@@ -1,5 +1,6 @@
 import type { PrismaClient, Workspace, WorkspaceState } from './db/client.js';
 import { canTransition } from './lifecycle.js';
+import { loggerOf } from './log.js';
 import { workspaceSlug } from './slug.js';
 import type { Queues } from './queue.js';
 
@@ -26,10 +27,24 @@ export async function transition(
     if (!from || !canTransition(from, to) || (opts.from && !opts.from.includes(from))) return null;
     const ws = await tx.workspace.update({ where: { id: workspaceId }, data: { state: to, stateReason: reason, ...extra } });
     await tx.workspaceEvent.create({ data: { workspaceId, fromState: from, toState: to, reason: reason.slice(0, 2000), actor } });
-    return ws;
+    return { ws, from };
   }, { maxWait: 15_000, timeout: 15_000 });
-  if (updated) await queues?.enqueueReport({ workspaceId });
-  return updated;
+  if (!updated) return null;
+  void logStateChange(db, updated.ws, updated.from, reason, actor);
+  await queues?.enqueueReport({ workspaceId });
+  return updated.ws;
+}
+
+/** Every state change, one line: the history table has it too, but an operator reads the log first. */
+async function logStateChange(db: PrismaClient, ws: Workspace, from: WorkspaceState, reason: string, actor: string) {
+  const level = ws.state === 'failed' ? 'warn' : 'info';
+  const logger = loggerOf(db);
+  if (!logger.isLevelEnabled(level)) return;
+  const repository = await db.repository.findUnique({ where: { id: ws.repositoryId }, select: { fullName: true } }).then((r) => r?.fullName, () => undefined);
+  logger[level](
+    { workspace: ws.slug, workspaceId: ws.id, repository, branch: ws.branch, commit: (ws.runningSha ?? ws.headSha)?.slice(0, 12), from, to: ws.state, reason: reason.slice(0, 500), actor },
+    `workspace ${ws.slug}: ${from} → ${ws.state} (${reason.slice(0, 200)})`,
+  );
 }
 
 /**

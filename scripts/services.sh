@@ -5,8 +5,6 @@
 # There is no systemd on these machines, so daemons are started by hand in the background.
 set -euo pipefail
 
-export DEBIAN_FRONTEND=noninteractive
-
 PACKAGES=(docker.io postgresql redis-server git chromium ripgrep libkrb5-dev busybox-static ca-certificates e2fsprogs mount)
 PG_VERSION="${PG_VERSION:-15}"
 PG_CLUSTER="${PG_CLUSTER:-main}"
@@ -14,87 +12,29 @@ PG_PORT="${PG_PORT:-5432}"
 DB_ROLE="berth"
 DB_PASSWORD="berth"
 DB_NAME="berth_test"
-DOCKERD_LOG="/var/log/dockerd.log"
 
-log() { printf '[services] %s\n' "$*"; }
-die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+LOG_PREFIX=services
+# shellcheck source=lib/host.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/host.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
+if ! is_root; then
   die "must run as root (installs packages and starts daemons)"
 fi
 
 # --- Debian packages ---------------------------------------------------------
-pkg_installed() {
-  # dpkg-query exits non-zero for unknown packages; treat that as "not installed".
-  local status
-  status="$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)"
-  [ "$status" = "installed" ]
-}
-
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! pkg_installed "$p"; then missing+=("$p"); fi
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then
-  log "installing: ${missing[*]}"
-  apt-get update -qq
-  # Daemons are started below by this script; keep maintainer scripts from trying
-  # (there is no init system to start them with anyway).
-  policy_created=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    policy_created=1
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  apt-get install -y -qq --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    "${missing[@]}"
-  if [ "$policy_created" -eq 1 ]; then
-    rm -f /usr/sbin/policy-rc.d
-    trap - EXIT
-  fi
+  install_packages "${missing[@]}"
 else
   log "packages: all present"
 fi
 
-# True if a process whose command name is exactly $1 is alive (no procps needed).
-proc_running() {
-  local f
-  for f in /proc/[0-9]*/comm; do
-    if [ "$(cat "$f" 2>/dev/null || true)" = "$1" ]; then return 0; fi
-  done
-  return 1
-}
-
 # --- Docker -------------------------------------------------------------------
-docker_ok() { docker info >/dev/null 2>&1; }
-
-if docker_ok; then
-  log "docker: running"
-else
-  if proc_running dockerd; then
-    log "docker: dockerd is running but not answering yet, waiting"
-  else
-    log "docker: starting dockerd (log: $DOCKERD_LOG)"
-    # A socket left behind by a dead daemon is removed by dockerd itself; a stale
-    # pid file is only a problem when its pid is alive, which it is not here.
-    rm -f /var/run/docker.pid
-    # One bridge network per workspace: Docker's default pools hold only ~31 of them, so
-    # hand out /24s from 172.16.0.0/12 instead (4096 networks).
-    setsid dockerd --default-address-pool base=172.16.0.0/12,size=24 >>"$DOCKERD_LOG" 2>&1 </dev/null &
-  fi
-  for _ in $(seq 1 60); do
-    if docker_ok; then break; fi
-    sleep 1
-  done
-  if ! docker_ok; then
-    tail -n 30 "$DOCKERD_LOG" >&2 2>/dev/null || true
-    die "docker did not answer within 60 s"
-  fi
-  log "docker: ready"
-fi
+ensure_dockerd
 
 # --- PostgreSQL -----------------------------------------------------------------
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }

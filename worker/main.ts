@@ -18,6 +18,8 @@ import { reapIdleJob } from './jobs/reap-idle.js';
 import { reconcileJob } from './jobs/reconcile.js';
 import { KeyedMutex } from './mutex.js';
 import { transition } from '../lib/workspaces.js';
+import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logger } from '../lib/log.js';
+import { logJobs } from './job-log.js';
 
 export interface StartWorkerOptions {
   config: BerthConfig;
@@ -26,6 +28,8 @@ export interface StartWorkerOptions {
   probot: Probot;
   runtime?: Runtime;
   log?: (msg: string) => void;
+  /** Berth's logger (lib/log.ts); default: one made from LOG_LEVEL / LOG_FORMAT */
+  logger?: Logger;
 }
 
 /** Consumes the build and workspace queues. Jobs on one workspace run one at a time. */
@@ -36,7 +40,9 @@ export async function startWorker(opts: StartWorkerOptions) {
   } catch (err) {
     throw new ConfigurationError(`${(err as Error).message}. Start the Docker engine (dockerd) or set DOCKER_HOST.`);
   }
-  const deps: WorkerDeps = { ...opts, runtime, log: opts.log ?? console.log };
+  const logger = opts.logger ?? createLogger(loggerSettingsFromEnv(process.env, opts.config.LOG_LEVEL));
+  attachLogger(opts.db, logger);
+  const deps: WorkerDeps = { ...opts, runtime, log: opts.log ?? sentences(logger) };
   const lock = new KeyedMutex();
   const connection = opts.queues.connection;
   const concurrency = opts.config.BERTH_WORKER_CONCURRENCY;
@@ -85,11 +91,12 @@ export async function startWorker(opts: StartWorkerOptions) {
   schedulerCheck.unref();
   await opts.queues.enqueueMaintenance('reconcile', {}, { jobId: `reconcile-at-start-${Date.now()}` });
   for (const w of [builds, workspaces, maintenance]) {
+    logJobs(w, opts.db, logger);
     w.on('failed', (job, err) => {
-      deps.log(`job ${job?.name} ${job?.id} failed: ${err.message}`);
       if (job) void failForGood(deps, job, err).catch((e) => deps.log(`could not mark ${job.data.workspaceId} failed: ${(e as Error).message}`));
     });
-    w.on('error', (err) => deps.log(`worker error: ${err.message}`));
+    // mostly a lost Redis connection: BullMQ reconnects by itself and the jobs wait
+    w.on('error', (err) => logger.warn({ component: 'worker', queue: w.name, error: err.message, next: 'reconnects by itself' }, `queue ${w.name}: ${err.message}`));
   }
   // An OOM-killed service fails its workspace at once instead of at the next reconcile.
   const watcher = runtime.watch?.((death) => {
@@ -173,9 +180,10 @@ async function main() {
   loadDotEnv();
   const config = loadConfig();
   if (!config.appConfigured) throw new ConfigurationError('the worker needs APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET');
-  const infra = await bootInfra(config);
-  const worker = await startWorker({ config, db: infra.db, queues: infra.queues, probot: createProbotFor(config) });
-  console.log('[berth] worker started');
+  const logger = createLogger(loggerSettingsFromEnv(process.env, config.LOG_LEVEL));
+  const infra = await bootInfra(config, sentences(logger));
+  const worker = await startWorker({ config, db: infra.db, queues: infra.queues, probot: createProbotFor(config, undefined, logger), logger });
+  logger.info('worker started');
   closeOnSignals(async () => {
     await worker.close();
     await infra.close();

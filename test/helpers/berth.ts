@@ -3,6 +3,7 @@ import Dockerode from 'dockerode';
 import { ProbotOctokit } from 'probot';
 import { loadConfig } from '../../lib/config.js';
 import { startBerth } from '../../app/main.js';
+import { memoryLogger } from '../../lib/log.js';
 import { createTestDatabase } from './database.js';
 import { getWithHost } from './http.js';
 
@@ -39,7 +40,8 @@ export type TestBerth = Awaited<ReturnType<typeof startTestBerth>>;
  */
 export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, string> = {}) {
   const database = await createTestDatabase();
-  const logs: string[] = [];
+  // Berth's whole log (Probot's lines included), kept for the test to read and for failure messages
+  const { logger, lines } = memoryLogger('info');
   const base = {
     APP_ID: String(fake.appId),
     PRIVATE_KEY: fake.privateKey,
@@ -60,7 +62,7 @@ export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, s
   };
   // PORT=0 picks a free port; BERTH_URL needs it, so listen first and patch the config after.
   const config = loadConfig(base as NodeJS.ProcessEnv);
-  const berth = await startBerth(config, { Octokit: TestOctokit, log: (m) => logs.push(m) });
+  const berth = await startBerth(config, { Octokit: TestOctokit, logger });
   const url = `http://127.0.0.1:${berth.port}`;
   if (!env.BERTH_URL) config.berthUrl = `http://localhost:${berth.port}`;
   return {
@@ -69,7 +71,12 @@ export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, s
     config,
     db: berth.infra.db,
     queues: berth.infra.queues,
-    logs,
+    /** the log as text lines: the message, then the other fields as JSON */
+    get logs(): string[] {
+      return lines.map(({ msg, level: _l, time: _t, pid: _p, name: _n, ...fields }) => (Object.keys(fields).length ? `${String(msg)} ${JSON.stringify(fields)}` : String(msg)));
+    },
+    /** the log as pino wrote it */
+    logLines: lines,
     webhookUrl: `${url}/api/github/webhooks`,
     preview: (slug: string, path = '/', headers: Record<string, string> = {}) => getWithHost(berth.port, `${slug}.localhost:${berth.port}`, path, headers),
     /** stops Berth only: its Docker objects and its database stay (a restart, or a Berth replaced by another) */
