@@ -49,6 +49,8 @@ export class BerthAuth implements Auth {
   private readonly secure: boolean;
   private readonly sessionCookie: string;
   private readonly stateCookie: string;
+  /** told about every sign-out in this process, so open IDE WebSockets of that session close at once */
+  private readonly signOutListeners = new Set<(sid: string) => void>();
   /** one Redis read per request, however often a handler asks */
   private readonly perRequest = new WeakMap<IncomingMessage, Promise<SessionUser | null>>();
 
@@ -146,6 +148,12 @@ export class BerthAuth implements Auth {
     return s && s.expiresAt > Date.now() ? s : null;
   }
 
+  /** calls `listener` with the session id of each sign-out here; returns the way to stop */
+  onSignOut(listener: (sid: string) => void): () => void {
+    this.signOutListeners.add(listener);
+    return () => this.signOutListeners.delete(listener);
+  }
+
   // --- the OAuth flow -------------------------------------------------------------------------
 
   /** Sends the browser to GitHub to sign in, then back to `next` (a path on BERTH_URL). */
@@ -205,7 +213,10 @@ export class BerthAuth implements Auth {
       return;
     }
     const sid = this.sessionId(req);
-    if (sid) await this.store.deleteSession(sid);
+    if (sid) {
+      await this.store.deleteSession(sid);
+      for (const listener of this.signOutListeners) listener(sid);
+    }
     appendSetCookie(res, serializeCookie(this.sessionCookie, '', { maxAgeS: 0, secure: this.secure }));
     this.redirect(res, '/signed-out', 303);
   }

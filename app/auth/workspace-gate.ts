@@ -34,6 +34,12 @@ type Verdict =
   | { ok: false; why: 'forbidden'; user: SessionUser; access: RepoAccess }
   | { ok: false; why: 'unavailable'; message: string };
 
+/**
+ * How often an open WebSocket of an IDE or private preview checks that its user may still be
+ * there: session alive, access (through the one-minute permission cache) still enough.
+ */
+export const WEBSOCKET_RECHECK_MS = 10_000;
+
 const ENTRY = /^\/workspaces\/([A-Za-z0-9_-]{1,64})\/(ide|preview)$/;
 
 /**
@@ -56,6 +62,7 @@ export class WorkspaceGate {
   constructor(
     private readonly deps: AppDeps,
     private readonly auth: BerthAuth,
+    private readonly recheckMs = WEBSOCKET_RECHECK_MS,
   ) {
     this.secure = new URL(deps.config.berthUrl).protocol === 'https:';
     this.hostCookie = cookieName(COOKIE.workspace, this.secure);
@@ -135,11 +142,50 @@ export class WorkspaceGate {
     return null;
   }
 
-  private async check(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind): Promise<Verdict> {
+  /**
+   * Watches a WebSocket `admitUpgrade` let through: `end` is called once its user signed out
+   * (at once when it happened in this process, else at the next check), the session expired,
+   * or GitHub says the access is no longer enough (within the permission cache's minute).
+   * While Redis or GitHub cannot be asked, it stays open. Returns the way to stop watching.
+   */
+  watch(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind, end: (reason: string) => void): () => void {
+    const sid = this.validCookie(req, ws, kind)?.sid;
+    let watching = true;
+    const stop = () => {
+      watching = false;
+      clearInterval(timer);
+      stopListening();
+    };
+    const revoke = (reason: string) => {
+      if (!watching) return;
+      stop();
+      end(reason);
+    };
+    const stopListening = this.auth.onSignOut((ended) => ended === sid && revoke('signed out'));
+    const timer = setInterval(() => {
+      this.check(req, ws, kind).then(
+        (verdict) => {
+          if (verdict.ok || verdict.why === 'unavailable') return;
+          if (verdict.why === 'sign-in') revoke('the sign-in ended');
+          else revoke(kind === 'ide' ? 'write access to the repository is gone' : 'read access to the repository is gone');
+        },
+        () => {}, // Redis is away: asked again at the next check
+      );
+    }, this.recheckMs);
+    timer.unref();
+    return stop;
+  }
+
+  /** the request's host cookie when it is genuine, for this workspace and kind, and unexpired */
+  private validCookie(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind): HostCookie | undefined {
     const now = Date.now();
-    const cookie = readCookies(req, this.hostCookie)
+    return readCookies(req, this.hostCookie)
       .map((v) => this.hostSigner(kind).verify<HostCookie>(v))
-      .find((c) => c && c.wid === ws.id && c.k === kind && c.exp > now);
+      .find((c): c is HostCookie => Boolean(c && typeof c.sid === 'string' && c.wid === ws.id && c.k === kind && c.exp > now));
+  }
+
+  private async check(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind): Promise<Verdict> {
+    const cookie = this.validCookie(req, ws, kind);
     if (!cookie) return { ok: false, why: 'sign-in' };
     const user = await this.auth.userOfSession(cookie.sid);
     if (!user) return { ok: false, why: 'sign-in' };

@@ -103,9 +103,12 @@ export class Gateway {
       if (head.length) upstream.write(head);
       upstream.pipe(socket).pipe(upstream);
     });
-    const close = () => (upstream.destroy(), socket.destroy());
+    // a private preview's WebSocket ends with its viewer's sign-in or read access
+    const unwatch = ws.previewPrivate && this.gate ? this.gate.watch(req, ws, 'preview', () => close()) : () => {};
+    const close = () => (unwatch(), upstream.destroy(), socket.destroy());
     upstream.on('error', close);
     socket.on('error', close);
+    socket.once('close', unwatch);
     return true;
   };
 

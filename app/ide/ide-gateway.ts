@@ -140,6 +140,9 @@ export class IdeGateway {
       // ws reports a bad frame (one over maxPayload, say) as an 'error' event and closes the
       // socket itself; an error event nobody listens to would end the process.
       client.on('error', () => {});
+      // signed out, or no longer a writer: the shell closes (the exec ends with it)
+      const unwatch = this.gate.watch(req, ws, 'ide', (reason) => client.close(1008, `closed: ${reason}`));
+      client.on('close', unwatch);
       runTerminal(client, container, programOf(ws.ide), {
         cols: Number(url.searchParams.get('cols')) || undefined,
         rows: Number(url.searchParams.get('rows')) || undefined,
@@ -179,7 +182,10 @@ export class IdeGateway {
     });
     // Typing in VS Code is WebSocket traffic only: it must keep the workspace awake too.
     socket.on('data', () => this.touch(ws));
+    // signed out, or no longer a writer: VS Code loses its connection to the workspace
+    const unwatch = this.gate.watch(req, ws, 'ide', () => close());
     const close = () => {
+      unwatch();
       this.upgrades.delete(socket);
       upstream.destroy();
       socket.destroy();

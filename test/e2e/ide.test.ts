@@ -188,6 +188,45 @@ describe('browser IDE behind GitHub sign-in', () => {
     expect(Date.now() - ws.lastActivityAt.getTime()).toBeLessThan(30_000);
   });
 
+  it('closes the open terminal and VS Code WebSockets when their user signs out, and refuses them afterwards', async () => {
+    const { client } = await signIn('wes-writer', entry(termWs.id));
+    await client.get(entry(codeWs.id), { follow: true });
+    // VS Code starts after the app: wait until code-server answers on the IDE host
+    await waitFor('code-server', async () => (await client.get(`${ideOrigin(codeWs.slug)}/healthz`)).status === 200, 120_000, 500);
+    const open = (slug: string, path: string) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${berth.port}${path}`, {
+        headers: { host: `${slug}.ide.localhost:${berth.port}`, origin: ideOrigin(slug), cookie: client.cookieHeader(new URL(ideOrigin(slug))) },
+      });
+      socket.on('error', () => {});
+      const closed = new Promise<{ code: number; reason: string; at: number }>((r) => socket.once('close', (code, reason) => r({ code, reason: reason.toString(), at: Date.now() })));
+      const opened = new Promise<number>((resolve) => socket.once('open', () => resolve(101)).once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+      return { socket, closed, opened };
+    };
+    const terminal = open(termWs.slug, '/__berth/terminal?cols=80&rows=24');
+    // the workbench's WebSocket to code-server, through Berth's proxy
+    const vscode = open(codeWs.slug, '/?reconnectionToken=berth-test&reconnection=false&skipWebSocketFrames=false');
+    expect(await terminal.opened).toBe(101);
+    expect(await vscode.opened).toBe(101);
+    let output = '';
+    terminal.socket.on('message', (d) => (output += d.toString()));
+    terminal.socket.send(JSON.stringify({ type: 'input', data: 'echo still-here-$((2*3))\n' }));
+    await waitFor('the shell to answer', async () => output.includes('still-here-6'), 15_000, 100);
+
+    const csrf = /name="_csrf" value="([^"]+)"/.exec((await client.get(`${berth.config.berthUrl}/logout`)).body)![1]!;
+    const signedOutAt = Date.now();
+    expect((await client.post(`${berth.config.berthUrl}/logout`, { _csrf: csrf })).status).toBe(303);
+    const timeout = new Promise<null>((r) => setTimeout(() => r(null), 5_000));
+    const [term, code] = await Promise.all([Promise.race([terminal.closed, timeout]), Promise.race([vscode.closed, timeout])]);
+    expect(term).not.toBeNull();
+    expect(term!.code).toBe(1008);
+    expect(term!.reason).toContain('signed out');
+    expect(term!.at - signedOutAt).toBeLessThan(2_000);
+    expect(code).not.toBeNull();
+    expect(code!.at - signedOutAt).toBeLessThan(2_000);
+    // the same cookie opens nothing any more
+    expect(await open(termWs.slug, '/__berth/terminal').opened).toBe(401);
+  });
+
   it('starts the editor for `ide: vim` (busybox vi here) and ends it when the tab closes', async () => {
     await berth.db.workspace.update({ where: { id: termWs.id }, data: { ide: 'vim' } });
     await new Promise((r) => setTimeout(r, 1100)); // the IDE gateway caches a workspace for a second
