@@ -68,9 +68,13 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const containers = options.containers ?? new DockerContainerReader();
   const webhookHandler = webhookEndpoint(probot, WEBHOOK_PATH, probot.log);
   const dashboard: Handler[] = [createDashboard(deps, { auth, probot, containers })];
+  // BERTH_URL's own host is never a workspace's, even when its name would parse as one
+  // (BERTH_URL berth.example.com with previews on *.example.com): Berth's pages stay Berth's.
+  const onBerthHost = (req: http.IncomingMessage) => hostnameOf(req.headers.host) === new URL(deps.config.berthUrl).hostname.toLowerCase();
+  const workspaceHosts = (h: Handler): Handler => (req, res) => !onBerthHost(req) && h(req, res);
   const handlers: Handler[] = [
-    gateway.handle,
-    ide.handle,
+    workspaceHosts(gateway.handle),
+    workspaceHosts(ide.handle),
     metrics.timeWebhooks(webhookHandler, WEBHOOK_PATH),
     health,
     readinessHandler(deps, containers),
@@ -104,7 +108,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     // Node takes its own 'error' listener off an upgraded socket: without one, a client that
     // resets the connection while a handler awaits (a lookup, sign-in) would end the process.
     socket.on('error', () => socket.destroy());
-    const upgrade = async () => (await gateway.handleUpgrade(req, socket, head)) || (await ide.handleUpgrade(req, socket, head));
+    const upgrade = async () => !onBerthHost(req) && ((await gateway.handleUpgrade(req, socket, head)) || (await ide.handleUpgrade(req, socket, head)));
     upgrade().then(
       (handled) => {
         if (!handled) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -130,4 +134,9 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** `Host` without its port, lower case */
+function hostnameOf(host: string | undefined): string {
+  return (host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
 }

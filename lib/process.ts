@@ -6,6 +6,12 @@ import { BerthError } from './errors.js';
  */
 export function runAsMain(moduleUrl: string, main: () => Promise<void>): void {
   if (moduleUrl !== `file://${process.argv[1]}`) return;
+  // A rejected promise nobody handles ends a Node process, and with it every preview and IDE.
+  // Requests and jobs handle their own failures; this is the last line behind them: a stray
+  // one is reported as the bug it is, and Berth keeps serving.
+  process.on('unhandledRejection', (reason) => {
+    console.error('[berth] a failure nothing handled (a bug; Berth keeps running):', String(reason instanceof Error ? reason.stack : reason).slice(0, 2000));
+  });
   main().catch((err) => {
     console.error(err instanceof BerthError ? `[berth] ${err.message}` : err);
     process.exit(1);

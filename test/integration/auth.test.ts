@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
@@ -34,6 +35,7 @@ describe('sign-in, the IDE gate and private previews', () => {
     fake.setPermission('acme', 'shop', 'wes-writer', 'write');
     fake.setPermission('acme', 'shop', 'mia-maintainer', 'maintain');
     fake.setPermission('acme', 'shop', 'rita-reader', 'read');
+    fake.setPermission('acme', 'shop', 'rex-revoked', 'read');
     fake.addUser('sam-stranger');
 
     // Stands in for a workspace's app: answers with the headers it got, and tries to set a
@@ -43,6 +45,8 @@ describe('sign-in, the IDE gate and private previews', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['app_cookie=from-app; Path=/', 'berth_ws=planted-by-app; Path=/'] });
       res.end(JSON.stringify({ url: req.url, headers: req.headers }));
     });
+    // and a WebSocket that echoes, as a dev server's live reload would be
+    new WebSocketServer({ server: echo }).on('connection', (socket) => socket.on('message', (m) => socket.send(m)));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
     const echoPort = (echo.address() as AddressInfo).port;
 
@@ -248,6 +252,45 @@ describe('sign-in, the IDE gate and private previews', () => {
     expect(stranger.res.body).toContain('This preview is private');
   });
 
+  /** a WebSocket to the private preview with the client's cookies; resolves once it echoed */
+  async function previewSocket(client: CookieClient) {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/live`, {
+      headers: { host: `${privateWs.slug}.localhost:${port}`, cookie: client.cookieHeader(new URL(previewHost(privateWs.slug))) },
+    });
+    const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now())));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const echoed = new Promise((r) => socket.once('message', r));
+    socket.send('ping');
+    await echoed;
+    return { socket, closed };
+  }
+
+  it('closes a private preview’s WebSocket when its viewer signs out', async () => {
+    const { client } = await signIn('rita-reader', `${previewHost(privateWs.slug)}/`);
+    const { closed } = await previewSocket(client);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec((await client.get(`${berth.config.berthUrl}/logout`)).body)![1]!;
+    const signedOutAt = Date.now();
+    expect((await client.post(`${berth.config.berthUrl}/logout`, { _csrf: csrf })).status).toBe(303);
+    const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5_000))]);
+    expect(at).toBeGreaterThan(0);
+    expect(at - signedOutAt).toBeLessThan(2_000);
+    // and it cannot open again
+    await expect(previewSocket(client)).rejects.toThrow(/401/);
+  });
+
+  it('closes a private preview’s WebSocket within the permission cache time once its viewer loses access', async () => {
+    const { client } = await signIn('rex-revoked', `${previewHost(privateWs.slug)}/`);
+    const { socket, closed } = await previewSocket(client);
+    fake.setPermission('acme', 'shop', 'rex-revoked', 'none');
+    const revokedAt = Date.now();
+    // still open meanwhile: the access is cached for a minute
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 80_000))]);
+    expect(at).toBeGreaterThan(0);
+    expect(at - revokedAt).toBeLessThan(75_000);
+  }, 100_000);
+
   it('strips Berth’s cookies from public previews too', async () => {
     received = [];
     const client = new CookieClient();
@@ -260,5 +303,86 @@ describe('sign-in, the IDE gate and private previews', () => {
     // a public preview needs no sign-in, and its Berth entry link just redirects
     const viaBerth = await new CookieClient().get(entry(publicWs.id, 'preview'));
     expect(viaBerth.headers.location).toBe(`${previewHost(publicWs.slug)}/`);
+  });
+});
+
+/**
+ * The setup docs/security.md recommends: previews and IDEs on a registrable domain of their
+ * own (*.example-preview.test), Berth on another (berth.example.test), so nothing a preview
+ * does with cookies can reach Berth's. Sign-in crosses the two by the one-time ticket.
+ */
+describe('previews on a domain of their own', () => {
+  let fake: FakeGitHub;
+  let berth: TestBerth;
+  let echo: http.Server;
+  let port: number;
+  let privateWs: { id: string; slug: string };
+  let ideWs: { id: string; slug: string };
+  const PREVIEWS = 'example-preview.test';
+  const berthHost = 'berth.example.test';
+
+  beforeAll(async () => {
+    fake = await startFakeGitHub();
+    const inst = fake.addInstallation({ login: 'acme', type: 'Organization' });
+    const repo = fake.createRepo('acme', 'site', { installationId: inst.id, private: true });
+    fake.setPermission('acme', 'site', 'wes-writer', 'write');
+    fake.setPermission('acme', 'site', 'rita-reader', 'read');
+    echo = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ url: req.url, cookie: req.headers.cookie ?? null }));
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    berth = await startTestBerth(fake, { BERTH_ROLE: 'app', BERTH_PREVIEW_DOMAIN: PREVIEWS });
+    port = berth.port;
+    berth.config.berthUrl = `http://${berthHost}:${port}`;
+    await berth.db.installation.create({ data: { id: BigInt(inst.id), accountLogin: 'acme', accountType: 'Organization' } });
+    await berth.db.repository.create({ data: { id: BigInt(repo.id), installationId: BigInt(inst.id), owner: 'acme', name: 'site', fullName: 'acme/site', private: true } });
+    const row = (branch: string, slug: string, extra: Record<string, unknown>) =>
+      berth.db.workspace.create({
+        data: { repositoryId: BigInt(repo.id), branch, slug, headSha: 'c'.repeat(40), state: 'running', previewHost: '127.0.0.1', previewPort: (echo.address() as AddressInfo).port, ...extra },
+      });
+    privateWs = await row('feature/xd', 'xd-site-acme', { previewPrivate: true });
+    ideWs = await row('feature/xd-ide', 'xd-ide-site-acme', { ide: 'terminal' });
+  });
+
+  afterAll(async () => {
+    await berth?.close();
+    await fake?.close();
+    await new Promise((r) => echo?.close(r));
+  });
+
+  it('signs a reader in to a private preview across the two domains, each cookie on its own host', async () => {
+    fake.setOAuthUser('rita-reader');
+    const client = new CookieClient();
+    const res = await client.get(`http://${privateWs.slug}.${PREVIEWS}:${port}/hello?x=1`, { follow: true });
+    expect(res.status).toBe(200);
+    expect(new URL(res.url).host).toBe(`${privateWs.slug}.${PREVIEWS}:${port}`);
+    expect(JSON.parse(res.body)).toEqual({ url: '/hello?x=1', cookie: null });
+    expect(client.cookie(berthHost, 'berth_session')).toBeTruthy();
+    expect(client.cookie(`${privateWs.slug}.${PREVIEWS}`, 'berth_ws')).toBeTruthy();
+    expect([...client.jar.keys()].sort()).toEqual([berthHost, `${privateWs.slug}.${PREVIEWS}`].sort());
+  });
+
+  it('opens the IDE on its own host under the preview domain after sign-in on Berth’s', async () => {
+    fake.setOAuthUser('wes-writer');
+    const client = new CookieClient();
+    const res = await client.get(`http://${berthHost}:${port}/workspaces/${ideWs.id}/ide`, { follow: true });
+    expect(res.status).toBe(200);
+    expect(new URL(res.url).host).toBe(`${ideWs.slug}.ide.${PREVIEWS}:${port}`);
+    expect(res.body).toContain('data-program="terminal"');
+  });
+
+  it('never serves a workspace on BERTH_URL’s host, even when that name would be a workspace’s', async () => {
+    const previous = berth.config.berthUrl;
+    // Berth on a name under the preview domain whose first label is a workspace's slug
+    berth.config.berthUrl = `http://${privateWs.slug}.${PREVIEWS}:${port}`;
+    try {
+      const res = await new CookieClient().get(`http://${privateWs.slug}.${PREVIEWS}:${port}/hello`);
+      // Berth's own 404 page for an unknown path, not the workspace (which would redirect to sign-in)
+      expect(res.status).toBe(404);
+      expect((await new CookieClient().get(`http://${privateWs.slug}.${PREVIEWS}:${port}/healthz`)).status).toBe(200);
+    } finally {
+      berth.config.berthUrl = previous;
+    }
   });
 });
