@@ -165,6 +165,40 @@ describe('forks, private previews and permission look-ups', () => {
     expect(reader.body).toContain('private stuff');
   });
 
+  it("a public preview's failed page and the check run show no secret-looking output, and the failed page no log lines", async () => {
+    const token = `ghp_${'h2'.repeat(18)}`;
+    const yml = [
+      'services:',
+      '  web:',
+      '    build: .',
+      '    port: 3000',
+      '    command: node server.js',
+      '    migrate: echo "token $LEAK" && echo output-line-$((40 + 2)) && exit 3',
+      `    env: { LEAK: ${token} }`,
+      'preview: { service: web, visibility: public }',
+      '',
+    ].join('\n');
+    const sha = await fake.pushFiles(O, R, 'h2-leaky', sampleAppFiles({ '.github/berth.yml': yml }));
+    await hook('push', pushPayload({ fake, owner: O, repo: R, branch: 'h2-leaky', after: sha, installationId }));
+    await until('it fails', async () => (await workspace(R, 'h2-leaky').catch(() => null))?.state === 'failed');
+    const ws = await workspace(R, 'h2-leaky');
+    expect(ws.stateReason).toContain('output-line-42'); // the signed-in workspace page has it all
+
+    const page = await berth.preview(ws.slug);
+    expect(page.status).toBe(502);
+    expect(page.body).toContain('This workspace failed');
+    expect(page.body).toContain('exited with code 3');
+    expect(page.body).not.toContain(token);
+    expect(page.body).not.toContain('output-line-42');
+
+    await until('the check run fails', () => fake.checkRuns(O, R, sha).some((c) => c.conclusion === 'failure'));
+    const check = fake.checkRuns(O, R, sha).find((c) => c.conclusion === 'failure')!;
+    const shown = `${check.output?.title}\n${check.output?.summary}\n${check.output?.text}`;
+    expect(shown).toContain('output-line-42');
+    expect(shown).toContain('[redacted]');
+    expect(shown).not.toContain(token);
+  });
+
   it("dashboard visitors cannot spend the installation's rate limit: permission look-ups are cached per user and repository", async () => {
     fake.addUser('h2visitor');
     fake.setPermission(O, SECRET, 'h2visitor', 'read');
