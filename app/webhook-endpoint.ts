@@ -25,7 +25,7 @@ export function webhookEndpoint(probot: Probot, path: string, log: Log): Handler
     const delivery = headerText(req, 'x-github-delivery');
     const event = headerText(req, 'x-github-event');
     const refuse = (status: number, reason: string) => {
-      log.warn(`webhook refused with ${status} (delivery ${delivery ?? '-'}, event ${event ?? '-'}): ${reason}`);
+      log.warn({ delivery: delivery ?? null, event: event ?? null, status }, `webhook refused with ${status}: ${reason}`);
       answer(req, res, status, { error: reason });
       return true;
     };
@@ -43,7 +43,7 @@ export function webhookEndpoint(probot: Probot, path: string, log: Log): Handler
     if (body === 'too-large') return refuse(413, "body is over GitHub's 25 MB limit");
     if (body === 'timeout') return refuse(408, `body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`);
     if (body === 'aborted') {
-      log.warn(`webhook dropped (delivery ${delivery}, event ${event}): the sender closed the connection mid-body`);
+      log.warn({ delivery, event }, 'webhook dropped: the sender closed the connection mid-body');
       return true;
     }
     const text = body.toString('utf8');

@@ -12,7 +12,7 @@ import path from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepFailedError } from '../../lib/errors.js';
-import { DockerRuntime, LABELS, WORKSPACE_CAPABILITIES } from '../../worker/runtime/docker.js';
+import { DockerRuntime, LABELS, WORKSPACE_CAPABILITIES, dockerNames } from '../../worker/runtime/docker.js';
 import type { BuildImageOptions, ServiceRunSpec, WorkspaceRunSpec } from '../../worker/runtime/types.js';
 import { ensureBaseImage } from '../fixtures/base-image.js';
 
@@ -240,4 +240,40 @@ describe("another workspace's images", () => {
     }
     await runtime.ensureImage('berth-base:node20');
   }, 30_000);
+});
+
+describe('Docker object names', () => {
+  it('slug a-b + service c and slug a + service b-c get two containers and two disks', async () => {
+    const one = spec('a-b', [service({ name: 'c', command: 'sleep 300', data: '/data', mountsWorkspace: false })]);
+    const two = spec('a', [service({ name: 'b-c', command: 'sleep 300', data: '/data', mountsWorkspace: false })]);
+    // joined with hyphens both were berth-h4-<run>-a-b-c: the second start replaced the first's container, and they shared a disk
+    expect(dockerNames.container(one.slug, 'c')).not.toBe(dockerNames.container(two.slug, 'b-c'));
+    expect(dockerNames.dataVolume(one.slug, 'c')).not.toBe(dockerNames.dataVolume(two.slug, 'b-c'));
+    expect((await runtime.runTask(one, 'c', 'echo one > /data/who; cat /data/who')).tail).toBe('one');
+    expect((await runtime.runTask(two, 'b-c', 'cat /data/who 2>/dev/null || echo empty; echo two > /data/who')).tail).toBe('empty');
+    expect((await runtime.runTask(one, 'c', 'cat /data/who')).tail).toBe('one');
+
+    await runtime.startServices(one);
+    await runtime.startServices(two);
+    const [a, b] = [await serviceContainer(one.workspaceId, 'c'), await serviceContainer(two.workspaceId, 'b-c')];
+    const [ia, ib] = [await a.inspect(), await b.inspect()];
+    expect(ia.State.Running && ib.State.Running).toBe(true);
+    expect(ia.Name).not.toBe(ib.Name);
+    expect(ia.Mounts.map((m) => m.Name)).not.toEqual(ib.Mounts.map((m) => m.Name));
+  }, 90_000);
+
+  it("a workspace's data volume under the old name is still its disk after the upgrade", async () => {
+    const s = spec('upgraded', [service({ name: 'db', data: '/data', mountsWorkspace: false })]);
+    const legacy = `berth-${s.slug}-data-db`;
+    await docker.createVolume({ Name: legacy, Labels: { [LABELS.workspace]: s.workspaceId, [LABELS.slug]: s.slug, [LABELS.service]: 'db', [LABELS.instance]: 'berth-h4test' } });
+    // what the old Berth wrote there
+    const writer = await docker.createContainer({ Image: 'berth-base:node20', Cmd: ['sh', '-c', 'echo rows-from-before > /data/kept'], HostConfig: { Mounts: [{ Type: 'volume', Source: legacy, Target: '/data' }] } });
+    await writer.start();
+    await writer.wait();
+    await writer.remove();
+
+    expect((await runtime.runTask(s, 'db', 'cat /data/kept')).tail).toBe('rows-from-before');
+    const made = await docker.listVolumes({ filters: { label: [`${LABELS.workspace}=${s.workspaceId}`] } });
+    expect((made.Volumes ?? []).map((v) => v.Name).filter((n) => n.includes('db'))).toEqual([legacy]);
+  }, 60_000);
 });

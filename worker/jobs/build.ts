@@ -11,6 +11,8 @@ import { explainDiskFull } from '../failure-reason.js';
 import type { Repository, Workspace } from '../../lib/db/client.js';
 import { cloneAt } from '../source/clone.js';
 import { readRepoConfig } from '../source/repo-config.js';
+import { assertExtendsAllowed } from '../source/config-extends.js';
+import { buildContextInside } from '../source/inside-clone.js';
 import { keepCheckout } from '../source/checkout-handover.js';
 import { imageTag } from '../runtime/image-tags.js';
 
@@ -57,7 +59,8 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
     log.line(`checked out ${build.sha}`);
 
     await step('reading configuration');
-    const config = await readRepoConfig(checkout.dir, async () => {
+    const config = await readRepoConfig(checkout.dir, async (raw) => {
+      assertExtendsAllowed(raw, ws.repository.owner);
       const octokit = await deps.probot.auth(Number(ws.repository.installationId));
       const { config: merged } = await octokit.config.get({ owner: ws.repository.owner, repo: ws.repository.name, path: CONFIG_PATH, branch: build.sha });
       return stringify(merged);

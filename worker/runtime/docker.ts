@@ -46,11 +46,20 @@ export const LABELS = {
 
 type Role = 'service' | 'task' | 'ide';
 
+/**
+ * Slugs and service names are lower-case letters, digits and hyphens: `_` and `.` appear in
+ * neither, so every name below splits into its slug and the rest one way only. (Joined with
+ * hyphens, `berth-a-b-c` was slug `a-b` + service `c` and slug `a` + service `b-c` alike.)
+ * The workspace disk keeps its name (no other volume Berth makes now ends in `-workspace`),
+ * which is also the name an operator gives a disk of their own for Berth to adopt.
+ */
 export const dockerNames = {
   network: (slug: string) => `berth-${slug}`,
   workspaceVolume: (slug: string) => `berth-${slug}-workspace`,
-  dataVolume: (slug: string, service: string) => `berth-${slug}-data-${service}`,
-  container: (slug: string, service: string) => `berth-${slug}-${service}`,
+  dataVolume: (slug: string, service: string) => `berth-${slug}_${service}.data`,
+  /** before Berth used `_`: existing workspaces keep their data volumes under this name */
+  legacyDataVolume: (slug: string, service: string) => `berth-${slug}-data-${service}`,
+  container: (slug: string, service: string) => `berth-${slug}_${service}`,
   /** a dot cannot appear in a service name, so these never collide with a service's */
   ideContainer: (slug: string) => `berth-${slug}.ide`,
   ideVolume: (slug: string) => `berth-${slug}.ide`,
@@ -250,9 +259,22 @@ export class DockerRuntime implements Runtime {
     await this.ensureNetwork(spec);
     const created = await this.ensureVolume(spec, dockerNames.workspaceVolume(spec.slug));
     for (const service of spec.services) {
-      if (service.data) await this.ensureVolume(spec, dockerNames.dataVolume(spec.slug, service.name), service.name);
+      if (service.data) await this.ensureVolume(spec, await this.dataVolumeOf(spec, service), service.name);
     }
     return { created };
+  }
+
+  /**
+   * The data volume of a service: under its old name when this workspace has one there (made
+   * before names used `_`; its label says whose it is, so no other workspace's is taken), so an
+   * upgrade loses no disk.
+   */
+  private async dataVolumeOf(spec: WorkspaceRunSpec, service: ServiceRunSpec): Promise<string> {
+    const legacy = dockerNames.legacyDataVolume(spec.slug, service.name);
+    const info = await ignoreNotFound(this.docker.getVolume(legacy).inspect());
+    const labels = info?.Labels ?? {};
+    if (labels[LABELS.workspace] === spec.workspaceId && labels[LABELS.service] === service.name) return legacy;
+    return dockerNames.dataVolume(spec.slug, service.name);
   }
 
   private async ensureNetwork(spec: WorkspaceRunSpec): Promise<void> {
@@ -361,8 +383,8 @@ export class DockerRuntime implements Runtime {
     const service = findService(spec, serviceName);
     await this.ensureDisk(spec);
     const container = await this.docker.createContainer({
-      ...containerConfig(spec, service, 'task', this.instance),
-      name: `${dockerNames.container(spec.slug, service.name)}-task-${suffix()}`,
+      ...containerConfig(spec, service, 'task', this.instance, service.data ? await this.dataVolumeOf(spec, service) : undefined),
+      name: `${dockerNames.container(spec.slug, service.name)}.task-${suffix()}`,
       Cmd: shellCommand(command),
     });
     let timedOut = false;
@@ -427,7 +449,7 @@ export class DockerRuntime implements Runtime {
     // A container left by a crashed worker (or with lost labels) would block the name.
     await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
     const container = await this.docker.createContainer({
-      ...containerConfig(spec, service, 'service', this.instance),
+      ...containerConfig(spec, service, 'service', this.instance, service.data ? await this.dataVolumeOf(spec, service) : undefined),
       name,
       Cmd: service.command ? shellCommand(service.command) : undefined,
     });
@@ -815,7 +837,8 @@ export class DockerRuntime implements Runtime {
 
 // --- container configuration -------------------------------------------------------------------
 
-function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: Role, instance: string): Dockerode.ContainerCreateOptions {
+/** `dataVolume`: the service's data volume as found on the engine (see dataVolumeOf) */
+function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: Role, instance: string, dataVolume?: string): Dockerode.ContainerCreateOptions {
   const network = dockerNames.network(spec.slug);
   return {
     Image: service.image,
@@ -824,7 +847,7 @@ function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: 
     Labels: { ...labelsOf(spec, service.name, role), [LABELS.instance]: instance },
     HostConfig: {
       NetworkMode: network,
-      Mounts: mountsFor(spec, service),
+      Mounts: mountsFor(spec, service, dataVolume),
       ...limits(spec),
       ...hardening(),
       // tini as PID 1: SIGTERM reaches the app (a bare node/sh as PID 1 ignores it, turning
@@ -880,11 +903,11 @@ function envList(service: ServiceRunSpec): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
-function mountsFor(spec: WorkspaceRunSpec, service: ServiceRunSpec): Dockerode.MountSettings[] {
+function mountsFor(spec: WorkspaceRunSpec, service: ServiceRunSpec, dataVolume?: string): Dockerode.MountSettings[] {
   const mounts: Dockerode.MountSettings[] = [];
   if (service.mountsWorkspace) mounts.push(workspaceMount(spec));
   if (service.data) {
-    mounts.push({ Type: 'volume', Source: dockerNames.dataVolume(spec.slug, service.name), Target: service.data });
+    mounts.push({ Type: 'volume', Source: dataVolume ?? dockerNames.dataVolume(spec.slug, service.name), Target: service.data });
   }
   return mounts;
 }
