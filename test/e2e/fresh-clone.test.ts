@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
@@ -44,7 +44,16 @@ describe.skipIf(!asRoot)('npm start from a clone in a 0700 home, as root', () =>
     );
   }, 300_000);
 
+  const children: ChildProcess[] = [];
+
   afterAll(async () => {
+    // a failed assertion leaves Berth (and its PostgreSQL) running: stop them as Ctrl-C would
+    for (const c of children.filter((c) => c.exitCode === null && c.signalCode === null)) {
+      const gone = new Promise((r) => c.once('exit', r));
+      process.kill(-c.pid!, 'SIGTERM');
+      await gone;
+    }
+    await waitFor('the embedded PostgreSQL to stop', async () => !(await portOpen(54329)), 30_000).catch(() => {});
     await removeDockerObjects(instance);
     await fake?.close();
     await rm(home, { recursive: true, force: true });
@@ -73,6 +82,7 @@ describe.skipIf(!asRoot)('npm start from a clone in a 0700 home, as root', () =>
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // its own process group: SIGTERM reaches npm and Berth as systemd would send it
     });
+    children.push(child);
     let output = '';
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
@@ -105,7 +115,15 @@ describe.skipIf(!asRoot)('npm start from a clone in a 0700 home, as root', () =>
     const applied = (await db.query<{ migration_name: string }>('SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL')).rows.map((r) => r.migration_name);
     await db.end();
     expect(applied.sort()).toEqual(migrations.sort());
-    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    // PostgreSQL, Redis and Docker all answer (each check has 2 s; a busy machine may need a second try)
+    let readyz = '';
+    await waitFor('/readyz to say ready', async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      readyz = await r.text();
+      return r.status === 200;
+    }, 20_000, 1_000).catch((err) => {
+      throw new Error(`${err.message}: ${readyz}`);
+    });
 
     berth.stop();
     await berth.exited;
