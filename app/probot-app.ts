@@ -4,6 +4,7 @@ import { onPush } from './webhooks/push.js';
 import { onInstallation, onInstallationRepositories } from './webhooks/installation.js';
 import { onDelete, onPullRequest } from './webhooks/pull-request.js';
 import { onCheckRun, onIssueComment } from './webhooks/commands.js';
+import { onRepository } from './webhooks/repository.js';
 import { forgetDelivery } from './webhooks/record.js';
 
 /** Registers one handler per webhook event; each only records and enqueues. */
@@ -30,6 +31,7 @@ export function berthApp(deps: AppDeps): ApplicationFunction {
     app.on('delete', once(onDelete));
     app.on('issue_comment', once(onIssueComment));
     app.on('check_run', once(onCheckRun));
+    app.on('repository', once(onRepository));
   };
 }
 

@@ -140,6 +140,27 @@ describe('forks, private previews and permission look-ups', () => {
     expect((await berth.preview(ws.slug)).body).toContain('the real main');
   });
 
+  it('a repository made private takes its previews private at once', async () => {
+    const repo = 'h2turning';
+    fake.createRepo(O, repo, { installationId, private: false });
+    const sha = await fake.pushFiles(O, repo, 'main', sampleAppFiles({ 'message.txt': 'soon private' }));
+    await hook('push', pushPayload({ fake, owner: O, repo, branch: 'main', after: sha, installationId }));
+    await until('it runs', async () => (await workspace(repo, 'main').catch(() => null))?.state === 'running');
+    const ws = await workspace(repo, 'main');
+    expect((await berth.preview(ws.slug)).body).toContain('soon private');
+
+    const privatized = {
+      action: 'privatized',
+      repository: { ...fake.json.repository(O, repo), private: true, visibility: 'private' },
+      organization: { login: O },
+      installation: { id: installationId, node_id: 'x' },
+      sender: fake.json.user('h2wendy'),
+    };
+    await hook('repository', privatized);
+    await until('the preview asks for sign-in', async () => (await berth.preview(ws.slug)).status === 302);
+    expect((await berth.preview(ws.slug)).body).not.toContain('soon private');
+  });
+
   it("a private repository's preview needs sign-in with read access unless berth.yml makes it public", async () => {
     const yml = sampleAppFiles()['.github/berth.yml']!.replace(/^preview:.*$/m, 'preview: web');
     const sha = await fake.pushFiles(O, SECRET, 'feature/h2-private', sampleAppFiles({ '.github/berth.yml': yml, 'message.txt': 'private stuff' }));
