@@ -12,6 +12,7 @@ import { waitFor } from '../helpers/http.js';
 import { portOpen, startEmbeddedPostgres } from '../../lib/db/embedded.js';
 
 const MB = 1024 * 1024;
+const METRICS_TOKEN = randomBytes(16).toString('hex');
 
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -135,6 +136,7 @@ describe('requests from strangers', () => {
         BERTH_DATA_DIR: join(dataDir, 'data'),
         BERTH_ROLE: 'app',
         LOG_LEVEL: 'info',
+        BERTH_METRICS_TOKEN: METRICS_TOKEN,
         PORT: String(port),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -202,6 +204,16 @@ describe('requests from strangers', () => {
     expect(logged[0]).toContain('unsigned-delivery');
     expect(logged[0]).toContain('signature does not match');
     expect(logged[0]).not.toContain('BODYMARKER');
+  });
+
+  it('keeps made-up event names out of its metrics (each would be kept for ever)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await postBody(port, 2, webhookHeaders(`made-up-event-${i}`, `made-up-${i}`, `sha256=${'0'.repeat(64)}`), { body: Buffer.from('{}') });
+      expect(res.status).toBe(400);
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    expect(metrics).toMatch(/berth_webhook_duration_seconds_count\{event="other",status="400"\} [1-9]/);
+    expect(metrics).not.toContain('made-up-event');
   });
 
   it('still takes a signed delivery', async () => {
