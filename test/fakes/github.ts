@@ -249,7 +249,8 @@ export interface FakeGitHub {
     owner: string,
     name: string,
     branch: string,
-    files: Record<string, string | Uint8Array | null>,
+    /** `{ symlink: target }` commits a symbolic link (mode 120000) */
+    files: Record<string, string | Uint8Array | { symlink: string } | null>,
     message?: string,
     opts?: { from?: string; author?: { name: string; email: string } },
   ): Promise<string>;
@@ -2284,7 +2285,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     owner: string,
     name: string,
     branch: string,
-    files: Record<string, string | Uint8Array | null>,
+    files: Record<string, string | Uint8Array | { symlink: string } | null>,
     message = "Update files",
     o: { from?: string; author?: { name: string; email: string } } = {},
   ): Promise<string> {
@@ -2311,6 +2312,10 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
           const abs = path.join(work, normalized);
           if (content === null) {
             await fsp.rm(abs, { recursive: true, force: true });
+          } else if (typeof content === "object" && "symlink" in content) {
+            await fsp.mkdir(path.dirname(abs), { recursive: true });
+            await fsp.rm(abs, { recursive: true, force: true });
+            await fsp.symlink(content.symlink, abs);
           } else {
             await fsp.mkdir(path.dirname(abs), { recursive: true });
             await fsp.writeFile(abs, content);

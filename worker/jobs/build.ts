@@ -12,6 +12,7 @@ import type { Repository, Workspace } from '../../lib/db/client.js';
 import { cloneAt } from '../source/clone.js';
 import { readRepoConfig } from '../source/repo-config.js';
 import { assertExtendsAllowed } from '../source/config-extends.js';
+import { buildContextInside } from '../source/inside-clone.js';
 import { keepCheckout } from '../source/checkout-handover.js';
 import { imageTag } from '../runtime/image-tags.js';
 
@@ -72,7 +73,8 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
       if (service.build) {
         await step(`building service ${service.name}`);
         images[service.name] = await deps.runtime.buildImage({
-          contextDir: `${checkout.dir}/${service.build.context}`,
+          // resolved for real: a committed symbolic link must not lead the build out of the clone
+          contextDir: await buildContextInside(checkout.dir, service.build.context, service.build.dockerfile),
           dockerfile: service.build.dockerfile,
           target: service.build.target,
           args: service.build.args,

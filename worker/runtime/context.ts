@@ -51,7 +51,10 @@ interface IgnoreRules {
 function readDockerignore(contextDir: string): IgnoreRules | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(path.join(contextDir, '.dockerignore'), 'utf8');
+    const file = path.join(contextDir, '.dockerignore');
+    // never through a committed symbolic link (to a host file, a FIFO, /dev/zero)
+    if (!fs.lstatSync(file).isFile()) return undefined;
+    text = fs.readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }

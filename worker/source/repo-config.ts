@@ -1,15 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { CONFIG_PATH, configFromDockerfile, parseRepoConfig, type RepoConfig } from '../../lib/repo-config.js';
 import { RepoConfigError } from '../../lib/errors.js';
+import { readFileInside } from './inside-clone.js';
 
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+/** a file of the clone, never one a committed symbolic link leads to outside it (that throws) */
+function readOptional(dir: string, rel: string): Promise<string | undefined> {
+  return readFileInside(dir, rel, 'the file');
 }
 
 /**
@@ -20,12 +15,12 @@ export async function readRepoConfig(
   dir: string,
   loadExtended?: (raw: string) => Promise<string>,
 ): Promise<RepoConfig> {
-  const raw = await readOptional(join(dir, CONFIG_PATH));
+  const raw = await readOptional(dir, CONFIG_PATH);
   if (raw !== undefined) {
     const text = loadExtended && /^_extends\s*:/m.test(raw) ? await loadExtended(raw) : raw;
     return parseRepoConfig(text);
   }
-  const dockerfile = await readOptional(join(dir, 'Dockerfile'));
+  const dockerfile = await readOptional(dir, 'Dockerfile');
   if (dockerfile !== undefined) return configFromDockerfile(dockerfile);
   throw new RepoConfigError('Dockerfile', undefined, `no ${CONFIG_PATH} and no Dockerfile at the repository root: add one of them to build a workspace`);
 }
