@@ -25,6 +25,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('has time limits users expect, and refuses a limit of 0 or a PID limit too small to run a dev server', () => {
+    const c = loadConfig({});
+    expect([c.BERTH_BUILD_TIMEOUT, c.BERTH_PULL_TIMEOUT, c.BERTH_TASK_TIMEOUT, c.BERTH_HEALTH_TIMEOUT, c.BERTH_IDE_TIMEOUT]).toEqual([20 * 60_000, 10 * 60_000, 10 * 60_000, 120_000, 60_000]);
+    expect(c.BERTH_PIDS_LIMIT).toBe(1024);
+    expect(loadConfig({ BERTH_TASK_TIMEOUT: '90s', BERTH_PIDS_LIMIT: '300' })).toMatchObject({ BERTH_TASK_TIMEOUT: 90_000, BERTH_PIDS_LIMIT: 300 });
+    expect(() => loadConfig({ BERTH_TASK_TIMEOUT: '0', BERTH_BUILD_TIMEOUT: 'forever', BERTH_PIDS_LIMIT: '10' })).toThrowError(
+      /BERTH_BUILD_TIMEOUT: expected a duration[\s\S]*BERTH_TASK_TIMEOUT: must be longer than 0[\s\S]*BERTH_PIDS_LIMIT: must be at least 64/,
+    );
+  });
+
   it('refuses a private key that is not PEM', () => {
     expect(() => loadConfig({ APP_ID: '1', PRIVATE_KEY: 'not a key', WEBHOOK_SECRET: 's' })).toThrowError(ConfigurationError);
     expect(() => loadConfig({ APP_ID: '1', PRIVATE_KEY: 'not a key', WEBHOOK_SECRET: 's' })).toThrowError(/PRIVATE_KEY: not a PEM/);
