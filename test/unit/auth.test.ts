@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Signer, safeEqual } from '../../app/auth/signing.js';
+import { Signer, purposeSigners, safeEqual, type Purpose } from '../../app/auth/signing.js';
 import {
   cookieName,
   forwardableHeaders,
@@ -32,6 +32,21 @@ describe('signed cookie values', () => {
     expect(signer.verify(`${body}`)).toBeNull();
     expect(signer.verify(undefined)).toBeNull();
     expect(new Signer(Buffer.from('x'.repeat(32))).verify(value)).toBeNull();
+  });
+
+  it('signs each purpose with its own key: a value made for one verifies for no other', () => {
+    const signers = purposeSigners(Buffer.from('s'.repeat(40)));
+    const purposes = Object.keys(signers) as Purpose[];
+    expect(purposes.sort()).toEqual(['csrf', 'ide-host', 'oauth-state', 'preview-host', 'session']);
+    for (const made of purposes) {
+      const value = signers[made].sign({ sid: 'abc', wid: 'w', k: 'ide', exp: 9e15 });
+      for (const other of purposes) expect(signers[other].verify(value) !== null).toBe(other === made);
+      // nor for the secret itself, as values were signed before purposes
+      expect(new Signer(Buffer.from('s'.repeat(40))).verify(value)).toBeNull();
+    }
+    // the same secret gives the same keys (several web processes, restarts)
+    const again = purposeSigners(Buffer.from('s'.repeat(40)));
+    expect(again.session.verify(signers.session.sign({ sid: 'x' }))).toEqual({ sid: 'x' });
   });
 
   it('compares in constant time and tells different lengths apart', () => {
