@@ -54,6 +54,12 @@ const short = (sha: string) => sha.slice(0, 7);
 export function refusalText(d: Exclude<ApprovalDecision, { ok: true }>, forkLabel: string): string {
   switch (d.why) {
     case 'moved':
+      if (d.seen === d.now) {
+        return (
+          `⚠️ Nothing was approved or built: ${forkLabel} pushed after your comment and the head came back to \`${short(d.now)}\`. ` +
+          `Make sure it is the commit you reviewed, then comment \`/berth approve ${short(d.now)}\`.`
+        );
+      }
       return (
         `⚠️ Nothing was approved or built: the head of this pull request moved. When your comment was written it was \`${short(d.seen)}\`, ` +
         `and ${forkLabel} has pushed since; the head is now \`${short(d.now)}\`, which nobody approved. ` +

@@ -47,6 +47,7 @@ describe('/berth approve binds to a commit', () => {
     expect(text).toContain('`aaaaaaa`');
     expect(text).toContain('`/berth approve bbbbbbb`');
     expect(text).toContain('Nothing was approved');
+    expect(refusalText({ ok: false, why: 'moved', seen: A, now: A }, 'the fork `eve/shop`')).toContain('came back to `aaaaaaa`');
   });
 
   it('parses the commit after /berth approve', () => {
