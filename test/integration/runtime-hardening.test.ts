@@ -125,7 +125,8 @@ describe('time limits', () => {
     expect(tasks).toEqual([]);
     // a task within its limit is not touched
     const quick = await runtime.runTask(s, 'web', 'echo done', undefined, { timeoutMs: 10_000 });
-    expect(quick).toMatchObject({ exitCode: 0, timedOut: false });
+    expect(quick.exitCode).toBe(0);
+    expect(quick.timedOut).toBeUndefined();
   }, 60_000);
 
   it('a build past its limit is stopped and fails naming the service and the limit', async () => {

@@ -227,7 +227,7 @@ describe('a workspace', () => {
     expect(await runtime.ensureDisk(ws)).toEqual({ created: false });
     const { networks, volumes } = await labelled(ws.workspaceId);
     expect(networks.map((n) => n.Name)).toEqual([`berth-${ws.slug}`]);
-    expect(volumes.map((v) => v.Name).sort()).toEqual([`berth-${ws.slug}-data-api`, `berth-${ws.slug}-workspace`]);
+    expect(volumes.map((v) => v.Name).sort()).toEqual([`berth-${ws.slug}-workspace`, `berth-${ws.slug}_api.data`]);
     for (const v of volumes) expect(v.Labels).toMatchObject({ [LABELS.slug]: ws.slug });
   });
 
@@ -283,7 +283,7 @@ describe('a workspace', () => {
     expect(await get(`http://${web.host}:3000/peer`)).toEqual({ status: 200, body: 'hello from api' });
 
     const info = await docker.getContainer(web.containerId).inspect();
-    expect(info.Name).toBe(`/berth-${ws.slug}-web`);
+    expect(info.Name).toBe(`/berth-${ws.slug}_web`);
     expect(info.Config.Labels).toMatchObject({
       [LABELS.workspace]: ws.workspaceId,
       [LABELS.slug]: ws.slug,

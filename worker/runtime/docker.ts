@@ -415,7 +415,7 @@ export class DockerRuntime implements Runtime {
         exitCode = await finished;
       }
       const info = await ignoreNotFound(container.inspect());
-      return { exitCode, tail: tail.toString(), oomKilled: !timedOut && Boolean(info?.State.OOMKilled), timedOut };
+      return { exitCode, tail: tail.toString(), oomKilled: !timedOut && Boolean(info?.State.OOMKilled), ...(timedOut ? { timedOut } : {}) };
     } finally {
       clearTimeout(timer);
       await container.remove({ force: true }).catch(() => undefined);
