@@ -5,6 +5,7 @@ import type { Probot } from 'probot';
 import type { AppDeps } from './deps.js';
 import { berthApp } from './probot-app.js';
 import { webhookEndpoint } from './webhook-endpoint.js';
+import { previewsShareBerthSite } from './preview-domain.js';
 import { Gateway } from './gateway/gateway.js';
 import { sendJson, sendPage, type Handler } from './http.js';
 import { Reporter } from './github/reporter.js';
@@ -70,6 +71,12 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const dashboard: Handler[] = [createDashboard(deps, { auth, probot, containers })];
   // BERTH_URL's own host is never a workspace's, even when its name would parse as one
   // (BERTH_URL berth.example.com with previews on *.example.com): Berth's pages stay Berth's.
+  const berthHost = new URL(deps.config.berthUrl).hostname;
+  if (previewsShareBerthSite(berthHost, deps.config.BERTH_PREVIEW_DOMAIN)) {
+    probot.log.warn(
+      `BERTH_PREVIEW_DOMAIN ${deps.config.BERTH_PREVIEW_DOMAIN} is under the same domain as BERTH_URL (${berthHost}): previews run branch code there and can set cookies Berth receives. Give previews a domain of their own (README, “Put previews on a domain of their own”).`,
+    );
+  }
   const onBerthHost = (req: http.IncomingMessage) => hostnameOf(req.headers.host) === new URL(deps.config.berthUrl).hostname.toLowerCase();
   const workspaceHosts = (h: Handler): Handler => (req, res) => !onBerthHost(req) && h(req, res);
   const handlers: Handler[] = [

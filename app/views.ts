@@ -1,8 +1,8 @@
-import { join } from 'node:path';
 import nunjucks from 'nunjucks';
+import { fromRoot } from '../lib/paths.js';
 
 /** One nunjucks environment for pages and GitHub markdown; autoescape is on for HTML. */
-export const views = new nunjucks.Environment(new nunjucks.FileSystemLoader(join(import.meta.dirname, '../views')), {
+export const views = new nunjucks.Environment(new nunjucks.FileSystemLoader(fromRoot('views')), {
   autoescape: true,
   throwOnUndefined: false,
 });

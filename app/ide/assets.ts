@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
+import { fromRoot } from '../../lib/paths.js';
 
 const require = createRequire(import.meta.url);
 
@@ -14,7 +14,7 @@ const ASSETS: Record<string, { file: () => string; type: string }> = {
   'xterm.js': { file: () => require.resolve('@xterm/xterm/lib/xterm.js'), type: 'text/javascript; charset=utf-8' },
   'xterm.css': { file: () => require.resolve('@xterm/xterm/css/xterm.css'), type: 'text/css; charset=utf-8' },
   'addon-fit.js': { file: () => require.resolve('@xterm/addon-fit/lib/addon-fit.js'), type: 'text/javascript; charset=utf-8' },
-  'terminal.js': { file: () => join(import.meta.dirname, 'public/terminal.js'), type: 'text/javascript; charset=utf-8' },
+  'terminal.js': { file: () => fromRoot('app/ide/public/terminal.js'), type: 'text/javascript; charset=utf-8' },
 };
 
 export const ASSET_PREFIX = '/__berth/assets/';

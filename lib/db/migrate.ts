@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
+import { fromRoot } from '../paths.js';
 
 /**
  * Applies pending `prisma/migrations/<name>/migration.sql` files, recording them in Prisma's
@@ -12,7 +13,7 @@ import pg from 'pg';
  */
 export async function applyMigrations(
   connectionString: string,
-  migrationsDir = join(import.meta.dirname, '../../prisma/migrations'),
+  migrationsDir = fromRoot('prisma/migrations'),
 ): Promise<string[]> {
   const client = new pg.Client({ connectionString });
   await client.connect();
