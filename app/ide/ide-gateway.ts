@@ -69,14 +69,15 @@ export class IdeGateway {
       return true;
     }
     if (ws.ide === 'vscode') {
+      // VS Code starts after the app runs: wait for it rather than fall back to a terminal.
+      // Its container exists before code-server listens, so the worker's word decides.
+      if (ws.ideState === 'starting') {
+        await this.showState(ws, res);
+        return true;
+      }
       const endpoint = await this.codeServer(ws);
       if (endpoint) {
         this.proxy(ws, endpoint, req, res);
-        return true;
-      }
-      // VS Code starts after the app runs: wait for it rather than fall back to a terminal.
-      if (ws.ideState === 'starting') {
-        await this.showState(ws, res);
         return true;
       }
     }
@@ -164,7 +165,8 @@ export class IdeGateway {
     upstream.on('error', () => {
       // The IDE container is gone or restarting: forget it and let the next request look again.
       this.containers.forget(ws.id);
-      if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res).catch(() => res.destroy());
+      // the app runs; it is the IDE that does not answer (yet): say so
+      if (!res.headersSent) void this.showState({ ...ws, state: 'running' }, res).catch(() => res.destroy());
       else res.destroy();
     });
     req.pipe(upstream);
