@@ -198,7 +198,7 @@ describe('requests from strangers', () => {
     const res = await postBody(port, body.length, webhookHeaders('push', 'unsigned-delivery', `sha256=${'0'.repeat(64)}`), { body });
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body).error).toContain('signature does not match');
-    expect(res.ms).toBeLessThan(3_000);
+    expect(res.ms).toBeLessThan(5_000); // Probot took 29 s for 200 MB; a shared CI machine needs slack
     const logged = lines(await loggedSince(mark));
     expect(logged).toHaveLength(1);
     expect(logged[0]).toContain('unsigned-delivery');
