@@ -39,6 +39,8 @@ export class BuildLog {
   private flushing: Promise<void> = Promise.resolve();
   private all = '';
   private stored: Stored | null = null;
+  /** a write to the database is under way: an early flush would only queue behind it */
+  private busy = false;
 
   constructor(
     private db: PrismaClient,
@@ -53,7 +55,7 @@ export class BuildLog {
     this.pending += clean;
     this.all = (this.all + clean).slice(-20_000);
     // a flood of output goes out at once instead of piling up in memory until the timer
-    if (this.pending.length > MAX_PENDING) void this.flush().catch(() => {});
+    if (this.pending.length > MAX_PENDING && !this.busy) void this.flush().catch(() => {});
     else this.timer ??= setTimeout(() => void this.flush().catch(() => {}), 300);
   };
 
@@ -81,12 +83,15 @@ export class BuildLog {
     this.pending = '';
     if (text) {
       // an earlier failed write must not stop this one
+      this.busy = true;
       this.flushing = this.flushing.catch(() => {}).then(async () => {
         try {
           await this.store(text);
         } catch (err) {
           this.pending = (text + this.pending).slice(-MAX_PENDING);
           throw err;
+        } finally {
+          this.busy = false;
         }
       });
     }
