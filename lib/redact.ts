@@ -22,7 +22,7 @@ export function redact(text: string, secrets: string[] = []): string {
  * first line only, redacted. The log lines a reason may carry stay on the signed-in workspace
  * page, since a private repository's logs are not for the public even with a public preview.
  */
-export function publicSummary(text: string | null | undefined, maxChars = 500): string {
+export function publicSummary(text: string | null | undefined, maxChars = 1500): string {
   const first = (text ?? '').split('\n', 1)[0]!.trim();
   return redact(first).slice(0, maxChars);
 }
