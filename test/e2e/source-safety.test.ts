@@ -87,6 +87,8 @@ describe('source safety: nothing from a branch reaches the host', () => {
     // the seed ran, so the traps it plants first (set -e) are in place
     expect((await berth.preview(ws.slug)).body).toContain('seeded-alice');
 
+    const clones = () => fake.requests.filter((r) => r.method === 'GET' && r.path === `/${OWNER}/${REPO}.git/info/refs`).length;
+    const clonesBefore = clones();
     const sha2 = await push('feature/h1-trap', { 'message.txt': 'Hello from Berth sample v2' }, sha1);
     const after = await waitFor('the workspace to run the second commit', async () => {
       const w = await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
@@ -101,6 +103,9 @@ describe('source safety: nothing from a branch reaches the host', () => {
       () => undefined,
     );
     expect(stolen).toBe(0);
+    // one clone for the push: the update fetched from the build's checkout, which is gone now
+    expect(clones() - clonesBefore).toBe(1);
+    expect((await fs.readdir(os.tmpdir())).filter((n) => n.startsWith(`berth-checkout-${ws.id}`))).toEqual([]);
     expect((await completedCheck(sha2)).conclusion).toBe('success');
     thief.close();
   });

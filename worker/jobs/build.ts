@@ -111,8 +111,9 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
         ...(config.workspace.idleTimeoutMs ? { idleTimeoutSec: Math.round(Math.min(config.workspace.idleTimeoutMs, deps.config.BERTH_MAX_IDLE_TIMEOUT) / 1000) } : { idleTimeoutSec: Math.round(deps.config.BERTH_IDLE_TIMEOUT / 1000) }),
       },
     });
-    if (!ws.seededAt && !ws.runningSha) {
-      // the first start copies this checkout onto the new disk instead of cloning again
+    if (config.services.some((s) => s.build)) {
+      // the start copies this checkout onto a new disk, or fast-forwards the disk's checkout
+      // from it, instead of cloning again
       await keepCheckout(ws.id, build.sha, checkout.dir);
       cleanup = undefined;
     }

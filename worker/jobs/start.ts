@@ -12,7 +12,7 @@ import { formatDuration } from '../../lib/config.js';
 import { BuildLog } from '../build-log.js';
 import { explainWorkspaceFailure } from '../failure-reason.js';
 import { cloneAt } from '../source/clone.js';
-import { takeCheckout } from '../source/checkout-handover.js';
+import { dropCheckout, takeCheckout } from '../source/checkout-handover.js';
 import { fastForwardCheckout, type SyncResult } from '../source/disk-sync.js';
 import type { WorkspaceRunSpec } from '../runtime/types.js';
 import { sourceOf, userMessage } from './build.js';
@@ -85,6 +85,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await progress(`updating the checkout to ${build.sha.slice(0, 7)}`);
       await updateCheckout(deps, ws, build, spec, log);
     }
+    // the build's checkout, when neither step needed it (a restart of the same commit)
+    await dropCheckout(ws.id);
     for (const service of config.services.filter((s) => s.migrate)) {
       await progress(`migrating (${service.name})`);
       await runStep(deps, spec, service.name, 'migrate', service.migrate!, log);

@@ -26,7 +26,7 @@ const building = new Map<string, Promise<string>>();
 /** The tools image's reference, importing it first when this engine does not have it. */
 export async function ensureToolsImage(docker: Dockerode): Promise<string> {
   const files = await hostFiles();
-  const ref = `${TOOLS_IMAGE_REPO}:${await contentTag(files)}`;
+  const ref = `${TOOLS_IMAGE_REPO}:${files.tag}`;
   if (await imageExists(docker, ref)) return ref;
   let pending = building.get(ref);
   if (!pending) {
@@ -40,8 +40,11 @@ interface HostFiles {
   git: string;
   sh: string;
   libs: string[];
+  /** a hash of all of them (and of the layout): the image's tag */
+  tag: string;
 }
 
+/** once per process: the host's git does not change under a running worker (a restart picks up an upgrade) */
 let cachedFiles: Promise<HostFiles> | undefined;
 
 function hostFiles(): Promise<HostFiles> {
@@ -49,7 +52,7 @@ function hostFiles(): Promise<HostFiles> {
     const git = await realExecutable(['/usr/bin/git', '/bin/git', '/usr/local/bin/git'], 'git (Debian package git)');
     const sh = await realExecutable(['/bin/sh', '/usr/bin/sh'], 'a POSIX shell at /bin/sh');
     const libs = [...new Set([...(await sharedLibraries(git)), ...(await sharedLibraries(sh))])].sort();
-    return { git, sh, libs };
+    return { git, sh, libs, tag: await contentTag([git, sh, ...libs]) };
   })().catch((err) => {
     cachedFiles = undefined;
     throw err;
@@ -69,9 +72,9 @@ async function realExecutable(candidates: string[], what: string): Promise<strin
   throw new Error(`Berth needs ${what} on the worker host to build its tools image; none found at ${candidates.join(', ')}`);
 }
 
-async function contentTag(files: HostFiles): Promise<string> {
+async function contentTag(files: string[]): Promise<string> {
   const hash = createHash('sha256').update(`layout ${LAYOUT}\n`);
-  for (const file of [files.git, files.sh, ...files.libs]) {
+  for (const file of files) {
     hash.update(`${file}\n`);
     hash.update(await fs.readFile(file));
   }

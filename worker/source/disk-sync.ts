@@ -46,7 +46,15 @@ export async function fastForwardCheckout(
   spec: WorkspaceRunSpec,
   req: { sourceGitDir: string; sha: string; branch: string; timeoutMs?: number },
 ): Promise<SyncResult> {
-  const run = await runtime.runDiskGit(spec, { script: SYNC_SCRIPT, args: [req.sha], sourceGitDir: req.sourceGitDir, timeoutMs: req.timeoutMs });
+  let run: Awaited<ReturnType<Runtime['runDiskGit']>>;
+  try {
+    run = await runtime.runDiskGit(spec, { script: SYNC_SCRIPT, args: [req.sha], sourceGitDir: req.sourceGitDir, timeoutMs: req.timeoutMs });
+  } catch (err) {
+    // e.g. an engine on another host, which cannot mount Berth's clone: the services still
+    // start on the new images, and the comment says to pull by hand (an engine that is down
+    // fails the next step, and the start waits for it there)
+    return { result: 'failed', detail: `the Docker engine could not run git against it: ${(err as Error).message}` };
+  }
   const last = run.output.trim().split('\n').slice(-3).join(' ').slice(0, 300);
   if (run.timedOut) return { result: 'failed', detail: 'git on the workspace disk did not finish in time' };
   switch (run.exitCode) {
