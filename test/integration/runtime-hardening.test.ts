@@ -241,6 +241,28 @@ describe("another workspace's images", () => {
     }
     await runtime.ensureImage('berth-base:node20');
   }, 30_000);
+
+  it("a Dockerfile cannot build FROM another workspace's build, by tag, through an ARG or by ID", async () => {
+    const victimCtx = await makeContext('victim', { Dockerfile: 'FROM berth-base:node20\nRUN echo private-code > /app-secret\n' });
+    const victimTag = `berth/${slugOf('victim')}/web:0123456789ab`;
+    const victimId = await runtime.buildImage(buildOpts(victimCtx, { tag: victimTag }));
+    const own = `berth/${slugOf('thief')}/web:`;
+    const froms = [`FROM ${victimTag}`, `ARG BASE=berth/${slugOf('victim')}/web\nFROM \${BASE}:0123456789ab`, `FROM ${victimId}`];
+    for (const from of froms) {
+      const ctx = await makeContext(`thief-${froms.indexOf(from)}`, { Dockerfile: `${from}\nRUN cat /app-secret\n` });
+      const tag = `${own}${randomBytes(6).toString('hex')}`;
+      const err = await runtime.buildImage(buildOpts(ctx, { tag })).catch((e) => e);
+      expect(err, from).toBeInstanceOf(StepFailedError);
+      expect(err.message).toContain('an image Berth built for another workspace');
+      // nothing of it is left to start
+      await expect(docker.getImage(tag).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    }
+    // the branch's own earlier build is fine to build on
+    const ownCtx = await makeContext('thief-base', { Dockerfile: 'FROM berth-base:node20\nRUN echo own-code > /own\n' });
+    await runtime.buildImage(buildOpts(ownCtx, { tag: `${own}base` }));
+    const next = await makeContext('thief-own', { Dockerfile: `FROM ${own}base\nRUN cat /own\n` });
+    expect(await runtime.buildImage(buildOpts(next, { tag: `${own}next` }))).toMatch(/^sha256:/);
+  }, 120_000);
 });
 
 describe('Docker object names', () => {

@@ -160,8 +160,9 @@ export class DockerRuntime implements Runtime {
       // the instance label: image retention only ever touches this Berth's images
       const query = buildQuery({ ...opts, labels: { ...opts.labels, [LABELS.instance]: this.instance } });
       const stream = await this.docker.buildImage(context, { ...query, abortSignal: signal } as object);
-      const id = await this.followBuild(stream, log, tail, signal);
-      return id ?? (await this.docker.getImage(opts.tag).inspect()).Id;
+      const id = (await this.followBuild(stream, log, tail, signal)) ?? (await this.docker.getImage(opts.tag).inspect()).Id;
+      await this.refuseForeignBase(id, opts.tag);
+      return id;
     } catch (err) {
       if (opts.signal?.aborted) throw abortError();
       if (timeout?.aborted) {
@@ -179,6 +180,35 @@ export class DockerRuntime implements Runtime {
       // Anything else (engine unreachable, connection dropped) is ours and propagates as is.
       if (statusOf(err) === undefined) throw err;
       throw new StepFailedError('build', `docker build failed: ${dockerReason(err)}`, tail.toString());
+    }
+  }
+
+  /**
+   * A Dockerfile's FROM can name another workspace's build (`berth/<slug>/…:<commit>`, or its
+   * image ID, however spelled: ARGs, digests), which holds that repository's code. That image is
+   * then among the new image's ancestors: the build is refused and its image removed. Only the
+   * branch's own builds (the tag's `berth/<slug>/`) may be built on. Not caught here:
+   * `COPY --from=<image>` (files, not ancestry); builds share the engine's image store.
+   */
+  private async refuseForeignBase(id: string, tag: string): Promise<void> {
+    const own = /^berth\/[^/]+\//.exec(tag)?.[0];
+    const history = (await this.docker.getImage(id).history()) as Array<{ Id?: string }>;
+    for (const entry of history) {
+      if (!entry.Id || entry.Id === id || !entry.Id.startsWith('sha256:')) continue;
+      const info = await ignoreNotFound(this.docker.getImage(entry.Id).inspect());
+      if (info?.Config?.Labels?.[LABELS.instance] === undefined) continue;
+      const tags = (info.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+      // Untagged: a step of a build (each build label is a step; only the last is tagged), or a
+      // build retention already untagged; a workspace's image is reachable by its tag or ID.
+      if (tags.length === 0) continue;
+      // One image may carry several workspaces' tags (same Dockerfile, shared layer cache): its
+      // content is then also the branch's own build, nothing it could not make itself.
+      if (own && tags.some((t) => t.startsWith(own))) continue;
+      await ignoreNotFound(this.docker.getImage(tag).remove()).catch(() => undefined);
+      throw new StepFailedError(
+        'build',
+        `the Dockerfile builds on ${tags[0]}, an image Berth built for another workspace; build FROM an image from a registry (or one the operator provides)`,
+      );
     }
   }
 
