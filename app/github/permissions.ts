@@ -8,6 +8,12 @@ const WRITERS = new Set<Permission>(['admin', 'maintain', 'write']);
 const KNOWN = new Set<string>(['admin', 'maintain', 'write', 'triage', 'read']);
 /** Long enough that a burst of page loads or commands asks once, short enough that a revoked collaborator loses access within a minute. */
 export const PERMISSION_TTL_MS = 60_000;
+/**
+ * "No access" grants nothing, so forgetting it sooner protects nobody: it is kept longer, which
+ * bounds what a stranger signed in with a fresh GitHub account costs per repository Berth
+ * knows. A collaborator who was just added sees the repository within this time.
+ */
+export const NO_ACCESS_TTL_MS = 5 * 60_000;
 /** Users × repositories remembered at once; the oldest are forgotten first, so memory stays bounded whoever signs in. */
 export const PERMISSION_CACHE_MAX = 5_000;
 
@@ -15,20 +21,25 @@ export const PERMISSION_CACHE_MAX = 5_000;
  * A user's permission on a repository, asked from GitHub as the installation and cached per
  * user and repository. Every dashboard page, private preview request and slash command asks
  * here, and each GitHub call spends the installation's rate limit (5,000 an hour by default),
- * so: answers (a 404 "not a collaborator" included) are kept for PERMISSION_TTL_MS; concurrent
+ * so: answers are kept for PERMISSION_TTL_MS (a 404 "no access" for NO_ACCESS_TTL_MS); concurrent
  * requests for the same user and repository share one call; the cache is bounded (LRU). A
  * failed call is not cached, so GitHub's outage does not outlive itself.
  */
 export class PermissionCache {
   private readonly cache: LRUCache<string, Permission, { octokit: Octokit; owner: string; repo: string; username: string }>;
 
-  constructor(opts: { ttlMs?: number; max?: number } = {}) {
+  constructor(opts: { ttlMs?: number; noAccessTtlMs?: number; max?: number } = {}) {
+    const noAccessTtl = opts.noAccessTtlMs ?? Math.max(NO_ACCESS_TTL_MS, opts.ttlMs ?? PERMISSION_TTL_MS);
     this.cache = new LRUCache({
       max: opts.max ?? PERMISSION_CACHE_MAX,
       ttl: opts.ttlMs ?? PERMISSION_TTL_MS,
       // a stale entry is never served: revocation must take effect within the TTL
       allowStale: false,
-      fetchMethod: async (_key, _stale, { context }) => ask(context.octokit, context.owner, context.repo, context.username),
+      fetchMethod: async (_key, _stale, { context, options }) => {
+        const permission = await ask(context.octokit, context.owner, context.repo, context.username);
+        if (permission === 'none') options.ttl = noAccessTtl;
+        return permission;
+      },
     });
   }
 

@@ -18,6 +18,7 @@ describe('PermissionCache', () => {
     fake.addUser('h2ann');
     fake.setPermission('h2acme', 'shop', 'h2ann', 'write');
     fake.addUser('h2bob');
+    fake.addUser('h2carl');
     octokit = new TestOctokit({ auth: { token: fake.mintInstallationToken(installationId).token }, baseUrl: fake.apiUrl });
   });
 
@@ -49,6 +50,15 @@ describe('PermissionCache', () => {
     await new Promise((r) => setTimeout(r, 250));
     expect(await cache.permission(octokit as never, 'h2acme', 'shop', 'h2ann')).toBe('read');
     expect(asked('h2ann') - before).toBe(3); // the failure, the retry, the one after the TTL
+  });
+
+  it('keeps "no access" longer than an access that could be revoked', async () => {
+    const cache = new PermissionCache({ ttlMs: 100, noAccessTtlMs: 5_000 });
+    expect(await cache.permission(octokit as never, 'h2acme', 'shop', 'h2carl')).toBe('none');
+    fake.setPermission('h2acme', 'shop', 'h2carl', 'write');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await cache.permission(octokit as never, 'h2acme', 'shop', 'h2carl')).toBe('none');
+    expect(asked('h2carl')).toBe(1);
   });
 
   it('is bounded: the least recently used answers go first', async () => {
