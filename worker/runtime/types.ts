@@ -161,8 +161,10 @@ export interface Runtime {
   /** network + volumes of a workspace; `created` is true when the workspace disk is new */
   ensureDisk(spec: WorkspaceRunSpec): Promise<{ created: boolean }>;
   /**
-   * the workspace disk as a directory on this host (the volume's mountpoint), or null when
-   * the engine is remote or the path is not accessible
+   * runs a sh script with git against the workspace disk (/workspace), never on the host: in a
+   * one-off container without network, capabilities, Berth's environment or any token, as the
+   * owner of /workspace/.git, hooks and fsmonitor off, killed at the time limit. A Berth-made
+   * git directory may be mounted read-only at /src to take commits from. See disk-git.ts.
    */
   runDiskGit(spec: WorkspaceRunSpec, req: DiskGitRequest): Promise<DiskGitResult>;
   /** whether `relPath` (e.g. `.git/HEAD`) exists on the workspace disk, asked of the engine, never read on the host */
