@@ -44,7 +44,18 @@ export class Reporter {
       concurrency: 1,
       },
     );
-    this.worker.on('failed', (job, err) => probot.log.warn({ err, job: job?.name }, 'writing to GitHub failed'));
+    // a failed write to GitHub says what happens next: BullMQ tries again with a backoff, and
+    // after the last attempt the next state change of the workspace writes it all again
+    this.worker.on('failed', (job, err) => {
+      const attempts = job?.opts.attempts ?? 1;
+      const retry = !!job && job.attemptsMade < attempts;
+      const next = retry
+        ? `tries again (attempt ${job!.attemptsMade + 1} of ${attempts})`
+        : job?.name === 'command'
+          ? 'the command is not run again: comment it again'
+          : 'gives up on this update; the next change of the workspace writes the check run and comment again';
+      probot.log[retry ? 'warn' : 'error']({ err, job: job?.name, workspaceId: (job?.data as { workspaceId?: string } | undefined)?.workspaceId, next }, `writing to GitHub failed: ${err.message}`);
+    });
     // BullMQ reconnects by itself. Without a listener it printed every failed reconnect to
     // stderr, stack and all, for as long as Redis was away; /readyz reports that outage.
     this.worker.on('error', (err) => {
