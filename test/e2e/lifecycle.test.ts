@@ -135,6 +135,22 @@ describe('workspace lifecycle', () => {
   }
 
   let diskWs: { id: string; slug: string };
+  /**
+   * The workspace of feature/disk (PR 1): running, built for two commits, with an edit on its
+   * disk. The first test makes it on its way; a later test run alone (-t) gets it from here.
+   */
+  async function diskWorkspace() {
+    if (diskWs) return diskWs;
+    await push('feature/disk', appFiles(), 1);
+    const ws = await until('the workspace', () => berth.db.workspace.findFirst({ where: { branch: 'feature/disk' } }));
+    await untilState(ws.id, 'running');
+    await dockerExec((await serviceContainer(ws.id)).Id, 'echo "Edited in the IDE" > /workspace/message.txt');
+    const runs = await runningEvents(ws.id);
+    const sha2 = await push('feature/disk', { 'README.md': '# shop, second commit\n' }, 1);
+    expect((await untilRunningAgain(ws.id, runs)).runningSha).toBe(sha2);
+    diskWs = ws;
+    return ws;
+  }
 
   it('keeps /workspace across stop, start, refresh, rebuild and a push; seed runs once per disk, migrate on every start', async () => {
     const sha1 = await push('feature/disk', appFiles(), 1);
@@ -189,6 +205,16 @@ describe('workspace lifecycle', () => {
   });
 
   let idleWs: { id: string; slug: string };
+  /** The workspace of feature/idle (PR 2, idle_timeout 3s), stopped for being idle; made by the idle test or here. */
+  async function idleWorkspace() {
+    if (!idleWs) {
+      await push('feature/idle', appFiles({ idle: '3s' }), 2);
+      idleWs = await until('the workspace', () => berth.db.workspace.findFirst({ where: { branch: 'feature/idle' } }));
+      await untilState(idleWs.id, 'running');
+    }
+    if ((await byId(idleWs.id)).state !== 'deleted') await untilState(idleWs.id, 'stopped', 30_000);
+    return idleWs;
+  }
 
   it('stops a workspace idle for its idle_timeout; a request wakes it: the starting page first, then the app with its disk', async () => {
     await push('feature/idle', appFiles({ idle: '3s' }), 2);
@@ -243,7 +269,7 @@ describe('workspace lifecycle', () => {
   });
 
   it('a WebSocket to a stopped preview wakes the workspace and connects once the app answers', async () => {
-    const ws = idleWs!; // stopped for being idle at the end of the test before
+    const ws = await idleWorkspace(); // stopped for being idle
     expect((await byId(ws.id)).state).toBe('stopped');
     const wakesBefore = await berth.db.workspaceEvent.count({ where: { workspaceId: ws.id, toState: 'starting' } });
     const openLive = (host: string) =>
@@ -268,7 +294,7 @@ describe('workspace lifecycle', () => {
   });
 
   it('a burst of stop and start commands ends in one state the containers agree with', async () => {
-    const ws = diskWs;
+    const ws = await diskWorkspace();
     for (const name of ['stop', 'start', 'stop', 'start', 'stop', 'start'] as const) {
       await berth.queues.enqueueWorkspace(name, { workspaceId: ws.id, actor: '@wendy', reason: `${name} by @wendy` });
     }
@@ -313,7 +339,7 @@ describe('workspace lifecycle', () => {
     }
 
     // containers removed behind Berth's back: stopped (the disk is still there)
-    const ws = diskWs;
+    const ws = await diskWorkspace();
     expect((await byId(ws.id)).state).toBe('running');
     for (const c of await containersOf(ws.id)) await docker.getContainer(c.Id).remove({ force: true });
     const vanished = await untilState(ws.id, 'stopped', 30_000);
@@ -359,35 +385,44 @@ describe('workspace lifecycle', () => {
     expect(await volumeExists(dockerNames.workspaceVolume(gone.slug))).toBe(false);
 
     // the idle workspace is stopped; make its stop two hours old
-    expect((await byId(idleWs.id)).state).toBe('stopped');
-    const stop = await lastEvent(idleWs.id, 'stopped');
+    const idle = await idleWorkspace();
+    const disk = await diskWorkspace();
+    expect((await byId(idle.id)).state).toBe('stopped');
+    const stop = await lastEvent(idle.id, 'stopped');
     await berth.db.workspaceEvent.update({ where: { id: stop.id }, data: { createdAt: new Date(Date.now() - 2 * 3600_000) } });
-    await untilState(idleWs.id, 'deleted', 30_000);
-    expect((await lastEvent(idleWs.id)).reason).toContain('BERTH_STOPPED_MAX_AGE');
-    expect(await volumeExists(dockerNames.workspaceVolume(idleWs.slug))).toBe(false);
+    await untilState(idle.id, 'deleted', 30_000);
+    expect((await lastEvent(idle.id)).reason).toContain('BERTH_STOPPED_MAX_AGE');
+    expect(await volumeExists(dockerNames.workspaceVolume(idle.slug))).toBe(false);
     // recently stopped workspaces are kept
-    expect((await byId(diskWs.id)).state).not.toBe('deleted');
+    expect((await byId(disk.id)).state).not.toBe('deleted');
   });
 
   it('removes the images no workspace can use any more: older builds and those of deleted workspaces', async () => {
     const tagsOf = async (slug: string) =>
       (await docker.listImages({ filters: { label: [`berth.instance=${berth.config.BERTH_QUEUE_PREFIX}`] } })).flatMap((i) => (i.RepoTags ?? []).filter((t) => t.startsWith(`berth/${slug}/`)));
+    const disk = await diskWorkspace();
+    const idle = await idleWorkspace();
+    if ((await byId(idle.id)).state !== 'deleted') {
+      // run alone, retention did not delete it: delete it here
+      await berth.queues.enqueueWorkspace('delete', { workspaceId: idle.id, actor: 'test' });
+      await untilState(idle.id, 'deleted', 60_000);
+    }
     // the disk workspace was built for several commits (push, rebuild): its newest successful build's image stays
-    const builds = await berth.db.build.findMany({ where: { workspaceId: diskWs.id, state: 'succeeded' }, orderBy: { createdAt: 'desc' } });
+    const builds = await berth.db.build.findMany({ where: { workspaceId: disk.id, state: 'succeeded' }, orderBy: { createdAt: 'desc' } });
     expect(new Set(builds.map((b) => b.sha)).size).toBeGreaterThan(1);
-    const newest = `berth/${diskWs.slug}/web:${builds[0]!.sha.slice(0, 12)}`;
+    const newest = `berth/${disk.slug}/web:${builds[0]!.sha.slice(0, 12)}`;
     await until('older images of the disk workspace removed', async () => {
-      const tags = await tagsOf(diskWs.slug);
+      const tags = await tagsOf(disk.slug);
       return tags.length === 1 && tags[0] === newest;
     }, 60_000);
     // ... and the images a rebuild of the same commit replaced (untagged, still labelled)
     await until('replaced images removed', async () => (await docker.listImages({ filters: { dangling: ['true'], label: [`berth.instance=${berth.config.BERTH_QUEUE_PREFIX}`] } })).length === 0, 60_000);
     // the workspaces deleted by retention leave no images behind
-    await until('images of deleted workspaces removed', async () => (await tagsOf(idleWs.slug)).length === 0, 60_000);
+    await until('images of deleted workspaces removed', async () => (await tagsOf(idle.slug)).length === 0, 60_000);
     // the kept image still starts the workspace
-    const before = await runningEvents(diskWs.id);
+    const before = await runningEvents(disk.id);
     await command(1, '/berth refresh');
-    expect((await untilRunningAgain(diskWs.id, before)).runningSha).toBe(builds[0]!.sha);
+    expect((await untilRunningAgain(disk.id, before)).runningSha).toBe(builds[0]!.sha);
   });
 });
 
