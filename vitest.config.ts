@@ -10,6 +10,7 @@ import { defineConfig } from 'vitest/config';
  * Integration and end-to-end tests share one Docker engine, PostgreSQL server and Redis:
  * files run one after another; a test that waits for a real build needs minutes, not seconds.
  * Only they get the global setup that builds the test base image (it needs Docker).
+ * `npm test` runs the projects one after another (groupOrder; vitest would run them at once).
  */
 const services = ['test/global-setup.ts'];
 
@@ -24,9 +25,9 @@ export default defineConfig({
       REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     },
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 30_000 } },
-      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: services } },
-      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], globalSetup: services } },
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 30_000, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: services, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], globalSetup: services, sequence: { groupOrder: 2 } } },
     ],
   },
 });
