@@ -70,7 +70,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const name of ['attack', 'states', 'probe']) await runtime.removeWorkspace(spec(name).workspaceId).catch(() => undefined);
+  for (const name of ['attack', 'states', 'mixed', 'probe']) await runtime.removeWorkspace(spec(name).workspaceId).catch(() => undefined);
   const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=berth-test-h1`] } });
   await Promise.all(left.filter((c) => c.Labels[LABELS.workspace]?.includes(RUN)).map((c) => docker.getContainer(c.Id).remove({ force: true })));
   await fs.rm(tmp, { recursive: true, force: true });
@@ -149,10 +149,23 @@ EOF`,
     expect(await inWorkspace(ws, 'cat /workspace/b.txt')).toBe('b\nmine');
   }, 120_000);
 
+  it('updates files of the app\'s user on a disk whose .git is root\'s', async () => {
+    const ws = spec('mixed');
+    const repo = await hostRepo('mixed');
+    await repo.commit({ 'sub/c.txt': 'one\n' });
+    await runtime.ensureDisk(ws);
+    await runtime.populateWorkspace(ws, repo.dir);
+    await inWorkspace(ws, 'chown -R 1000:1000 /workspace/sub && chmod 755 /workspace/sub && chmod 644 /workspace/sub/c.txt');
+    const sha = await repo.commit({ 'sub/c.txt': 'two\n' });
+    expect(await fastForwardCheckout(runtime, ws, { sourceGitDir: path.join(repo.dir, '.git'), sha, branch: 'main' })).toEqual({ result: 'updated' });
+    expect(await inWorkspace(ws, 'cat /workspace/sub/c.txt')).toBe('two');
+  }, 120_000);
+
   it('runs in a sealed box with a time limit, and answers whether a path exists without following links', async () => {
     const ws = spec('probe');
     await runtime.ensureDisk(ws);
     // the shell's own view: no capabilities, a read-only root, none of Berth's environment
+    // (no .git yet: it runs as nobody)
     const box = await runtime.runDiskGit(ws, {
       script: 'set; while read k v; do [ "$k" = CapEff: ] && echo "caps $v"; done < /proc/self/status; (echo x > /probe) 2>/dev/null || echo rootfs-read-only',
     });

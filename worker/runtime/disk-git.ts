@@ -5,7 +5,8 @@
  * included: a `core.fsmonitor` command, a hook, a filter or a rewritten remote run whatever
  * the workspace put there. So git runs where that can hurt no one but the workspace itself:
  * no network, no capabilities, no new privileges, a read-only root, no Berth environment and
- * no token, as the owner of /workspace/.git, with a time limit. Berth's side of the exchange
+ * no token, as the owner of /workspace/.git (root gets back only what it needs to write files
+ * of the app's user), with a time limit. Berth's side of the exchange
  * (a clone Berth made, whose `.git` Berth wrote) is mounted read-only at /src, so a fetch
  * needs nothing from outside. git's own settings that run commands are switched off as well,
  * from the command-line scope, which outranks the repository's config.
@@ -79,6 +80,9 @@ export async function runDiskGit(docker: Dockerode, target: DiskGitTarget, req: 
     HostConfig: {
       NetworkMode: 'none',
       CapDrop: ['ALL'],
+      // A disk whose .git is root's (the image runs as root) may hold files of the app's user:
+      // root updates them as the workspace's own containers could. Any other owner gets none.
+      CapAdd: user.startsWith('0:') ? ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'] : [],
       SecurityOpt: ['no-new-privileges'],
       ReadonlyRootfs: true,
       Tmpfs: { '/tmp': 'rw,nosuid,nodev,noexec,size=16m' },
@@ -128,15 +132,13 @@ export async function diskEntryExists(docker: Dockerode, target: DiskGitTarget, 
   });
 }
 
-/** `uid:gid` owning /workspace/.git (else /workspace), or null when the disk holds neither */
+/**
+ * `uid:gid` owning /workspace/.git, or null when the disk has none (then the script runs as
+ * nobody: there is no checkout to change, and the engine reports the volume's mount point, not
+ * the volume, as the owner of /workspace itself)
+ */
 async function diskOwner(docker: Dockerode, target: DiskGitTarget): Promise<string | null> {
-  return withIdleContainer(docker, target, async (container) => {
-    for (const p of [`${DISK_DIR}/.git`, DISK_DIR]) {
-      const owner = await firstEntryOwner(container, p);
-      if (owner) return owner;
-    }
-    return null;
-  });
+  return withIdleContainer(docker, target, (container) => firstEntryOwner(container, `${DISK_DIR}/.git`));
 }
 
 async function withIdleContainer<T>(docker: Dockerode, target: DiskGitTarget, fn: (c: Dockerode.Container) => Promise<T>): Promise<T> {

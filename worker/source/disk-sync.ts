@@ -26,7 +26,8 @@ head=$(git rev-parse --verify -q 'HEAD^{commit}') || { echo '/workspace holds no
 changes=$(git status --porcelain --untracked-files=no) || exit 1
 if [ -n "$changes" ]; then printf '%s\\n' "$changes"; exit ${EXIT.localChanges}; fi
 git -C /src push -q --receive-pack="$RECEIVE_PACK" /workspace "+$sha:refs/berth/incoming" || exit 1
-git merge -q --ff-only "$sha" 2>&1 || { git update-ref -d refs/berth/incoming; exit ${EXIT.diverged}; }
+if ! git merge-base --is-ancestor HEAD "$sha"; then git update-ref -d refs/berth/incoming; exit ${EXIT.diverged}; fi
+git merge -q --ff-only "$sha" 2>&1 || { git update-ref -d refs/berth/incoming; exit 1; }
 git update-ref -d refs/berth/incoming
 exit ${EXIT.updated}
 `;
