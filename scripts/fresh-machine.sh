@@ -101,7 +101,8 @@ trap cleanup EXIT
 inside() { docker exec -i -w /root "$NAME" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb "$@"; }
 # SIGTERM to Berth (there is no procps in a minimal Debian: walk /proc), as Ctrl-C or systemd would
 stop_berth() {
-  inside bash -c 'for p in /proc/[0-9]*; do tr "\0" " " <"$p/cmdline" 2>/dev/null | grep -q "app/main" && kill -TERM "${p#/proc/}" 2>/dev/null; done; sleep 5' || true
+  # only node processes: this very shell's command line names app/main too
+  inside bash -c 'for p in /proc/[0-9]*; do c=$(tr "\0" " " <"$p/cmdline" 2>/dev/null); case "$c" in *node\ *app/main*) kill -TERM "${p#/proc/}" 2>/dev/null;; esac; done; sleep 5' || true
 }
 
 # --- 3. the newcomer: git clone into /root/berth --------------------------------------------
@@ -114,24 +115,27 @@ inside stat -c '%a %U %n' /root /root/berth
 
 # --- 4. the README's start command ----------------------------------------------------------
 npm_install="npm install --no-audit --no-fund"
-[ "$OFFLINE" = "1" ] && npm_install="$npm_install --offline"
+# OFFLINE: every npm run (npm start installs code-server with npm too) takes packages from the cache
+npm_env=""
+if [ "$OFFLINE" = "1" ]; then npm_install="$npm_install --offline"; npm_env="npm_config_offline=true"; fi
 log "start command: $npm_install && npm start"
 inside bash -c "cd /root/berth && $npm_install >/tmp/npm-install.log 2>&1 || { tail -n 30 /tmp/npm-install.log; exit 1; }"
-inside bash -c 'cd /root/berth && (setsid npm start >/tmp/npm-start.log 2>&1 </dev/null &)'
+inside bash -c "cd /root/berth && ($npm_env setsid npm start >/tmp/npm-start.log 2>&1 </dev/null &)"
+# the first start builds dist/ and installs VS Code for the browser (code-server, from npm)
 ok=0
-for _ in $(seq 1 180); do
+for _ in $(seq 1 600); do
   if inside curl -fsS -o /dev/null http://127.0.0.1:3000/ 2>/dev/null; then ok=1; break; fi
   sleep 2
 done
 inside tail -n 40 /tmp/npm-start.log || true
-[ "$ok" = "1" ] || die "Berth did not answer on http://127.0.0.1:3000 within 6 minutes (log above)"
+[ "$ok" = "1" ] || die "Berth did not answer on http://127.0.0.1:3000 within 20 minutes (log above)"
 log "start command: Berth answers on :3000"
 
 # Without APP_ID Berth serves the GitHub App setup page and needs no database; to see the
 # embedded PostgreSQL apply the migrations, start it once more with a made-up App identity.
 stop_berth
 inside bash -c 'cd /root/berth && openssl genrsa 2048 >/tmp/key.pem 2>/dev/null || node -e "const {generateKeyPairSync:g}=require(\"crypto\");process.stdout.write(g(\"rsa\",{modulusLength:2048}).privateKey.export({type:\"pkcs1\",format:\"pem\"}))" >/tmp/key.pem'
-inside bash -c 'cd /root/berth && (APP_ID=1 PRIVATE_KEY_PATH=/tmp/key.pem WEBHOOK_SECRET=x setsid npm start >/tmp/npm-start-2.log 2>&1 </dev/null &)'
+inside bash -c "cd /root/berth && ($npm_env APP_ID=1 PRIVATE_KEY_PATH=/tmp/key.pem WEBHOOK_SECRET=x setsid npm start >/tmp/npm-start-2.log 2>&1 </dev/null &)"
 ok=0
 for _ in $(seq 1 180); do
   if inside curl -fsS -o /dev/null http://127.0.0.1:3000/healthz 2>/dev/null; then ok=1; break; fi
