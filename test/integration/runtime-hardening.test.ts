@@ -242,7 +242,7 @@ describe("another workspace's images", () => {
     await runtime.ensureImage('berth-base:node20');
   }, 30_000);
 
-  it("a Dockerfile cannot build FROM another workspace's build, by tag, through an ARG or by ID", async () => {
+  it("a Dockerfile cannot build FROM or COPY --from another workspace's build, by tag, through an ARG or by ID", async () => {
     const victimCtx = await makeContext('victim', { Dockerfile: 'FROM berth-base:node20\nRUN echo private-code > /app-secret\n' });
     const victimTag = `berth/${slugOf('victim')}/web:0123456789ab`;
     const victimId = await runtime.buildImage(buildOpts(victimCtx, { tag: victimTag }));
@@ -257,6 +257,22 @@ describe("another workspace's images", () => {
       // nothing of it is left to start
       await expect(docker.getImage(tag).inspect()).rejects.toMatchObject({ statusCode: 404 });
     }
+    // nor copy files out of one, however the reference is spelled
+    const copies = [
+      `FROM berth-base:node20\nCOPY --from=${victimTag} /app-secret /stolen`,
+      `FROM berth-base:node20\nARG SRC=berth/${slugOf('victim')}/web:0123456789ab\nCOPY --chown=1:1 --from=\${SRC} /app-secret /stolen`,
+      `FROM berth-base:node20\nRUN --mount=type=bind,from=${victimId},target=/v cat /v/app-secret`,
+    ];
+    for (const dockerfile of copies) {
+      const ctx = await makeContext(`copier-${copies.indexOf(dockerfile)}`, { Dockerfile: `${dockerfile}\n` });
+      const err = await runtime.buildImage(buildOpts(ctx, { tag: `${own}c${copies.indexOf(dockerfile)}` })).catch((e) => e);
+      expect(err, dockerfile).toBeInstanceOf(StepFailedError);
+      expect(err.message).toContain('copies from');
+      expect(err.message).toContain('an image Berth built for another workspace');
+    }
+    // a build stage is what COPY --from usually names: fine
+    const staged = await makeContext('staged', { Dockerfile: 'FROM berth-base:node20 AS builder\nRUN echo built > /out\nFROM berth-base:node20\nCOPY --from=builder /out /out\nCOPY --from=0 /out /out0\n' });
+    expect(await runtime.buildImage(buildOpts(staged, { tag: `${own}staged` }))).toMatch(/^sha256:/);
     // the branch's own earlier build is fine to build on
     const ownCtx = await makeContext('thief-base', { Dockerfile: 'FROM berth-base:node20\nRUN echo own-code > /own\n' });
     await runtime.buildImage(buildOpts(ownCtx, { tag: `${own}base` }));

@@ -13,6 +13,7 @@ import Dockerode from 'dockerode';
 import { formatDuration } from '../../lib/config.js';
 import { StepFailedError } from '../../lib/errors.js';
 import { packBuildContext, packDirectory } from './context.js';
+import { copySources } from './dockerfile-sources.js';
 import { diskEntryExists, runDiskGit, type DiskGitTarget } from './disk-git.js';
 import { ensureToolsImage } from './tools-image.js';
 import { LogTail, demuxBuffer, textSink } from './logs.js';
@@ -141,6 +142,7 @@ export class DockerRuntime implements Runtime {
   async buildImage(opts: BuildImageOptions): Promise<string> {
     if (opts.signal?.aborted) throw abortError();
     await assertDockerfile(opts.contextDir, opts.dockerfile);
+    await this.refuseForeignCopySources(opts);
     const tail = new LogTail(BUILD_TAIL_LINES);
     const log = (text: string) => {
       tail.push(text);
@@ -190,6 +192,29 @@ export class DockerRuntime implements Runtime {
    * branch's own builds (the tag's `berth/<slug>/`) may be built on. Not caught here:
    * `COPY --from=<image>` (files, not ancestry); builds share the engine's image store.
    */
+  /** `COPY --from=<image>` of another workspace's build: the same rule as for FROM, before building. */
+  private async refuseForeignCopySources(opts: BuildImageOptions): Promise<void> {
+    const own = /^berth\/[^/]+\//.exec(opts.tag)?.[0];
+    // Only what the builder will read: a Dockerfile inside the context (a link out of it fails
+    // the build anyway), of a sane size.
+    const root = await fs.realpath(opts.contextDir);
+    const file = await fs.realpath(path.resolve(opts.contextDir, opts.dockerfile)).catch(() => '');
+    if (!file.startsWith(`${root}${path.sep}`) || (await fs.stat(file)).size > 1024 ** 2) return;
+    const text = await fs.readFile(file, 'utf8');
+    for (const source of copySources(text, opts.args)) {
+      if (own && source.toLowerCase().startsWith(own)) continue;
+      let foreign = /^berth\//i.test(source);
+      if (!foreign && /^(sha256:)?[0-9a-f]{12,64}$/i.test(source)) {
+        const info = await ignoreNotFound(this.docker.getImage(source).inspect());
+        const tags = (info?.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+        foreign = info?.Config?.Labels?.[LABELS.instance] !== undefined && !(own && tags.some((t) => t.startsWith(own)));
+      }
+      if (foreign) {
+        throw new StepFailedError('build', `the Dockerfile copies from ${source}, an image Berth built for another workspace; copy from a build stage or an image from a registry`);
+      }
+    }
+  }
+
   private async refuseForeignBase(id: string, tag: string): Promise<void> {
     const own = /^berth\/[^/]+\//.exec(tag)?.[0];
     const history = (await this.docker.getImage(id).history()) as Array<{ Id?: string }>;
