@@ -102,7 +102,7 @@ inside() { docker exec -i -w /root "$NAME" env -i PATH=/usr/local/sbin:/usr/loca
 # SIGTERM to Berth (there is no procps in a minimal Debian: walk /proc), as Ctrl-C or systemd would
 stop_berth() {
   # only node processes: this very shell's command line names app/main too
-  inside bash -c 'for p in /proc/[0-9]*; do c=$(tr "\0" " " <"$p/cmdline" 2>/dev/null); case "$c" in *node\ *app/main*) kill -TERM "${p#/proc/}" 2>/dev/null;; esac; done; sleep 5' || true
+  inside bash -c 'for p in /proc/[0-9]*; do c=$(tr "\0" " " 2>/dev/null <"$p/cmdline"); case "$c" in *node\ *app/main*) kill -TERM "${p#/proc/}" 2>/dev/null;; esac; done; sleep 5' || true
 }
 
 # --- 3. the newcomer: git clone into /root/berth --------------------------------------------
@@ -130,6 +130,7 @@ done
 inside tail -n 40 /tmp/npm-start.log || true
 [ "$ok" = "1" ] || die "Berth did not answer on http://127.0.0.1:3000 within 20 minutes (log above)"
 log "start command: Berth answers on :3000"
+inside grep -E '^\[berth\] (docker|host)' /tmp/npm-start.log || true  # what host-setup.sh did
 
 # Without APP_ID Berth serves the GitHub App setup page and needs no database; to see the
 # embedded PostgreSQL apply the migrations, start it once more with a made-up App identity.
