@@ -5,7 +5,7 @@
 # There is no systemd on these machines, so daemons are started by hand in the background.
 set -euo pipefail
 
-PACKAGES=(docker.io postgresql redis-server git chromium ripgrep libkrb5-dev busybox-static ca-certificates e2fsprogs mount)
+PACKAGES=(docker.io postgresql redis-server git chromium ripgrep libkrb5-dev busybox-static ca-certificates e2fsprogs mount iproute2)
 PG_VERSION="${PG_VERSION:-15}"
 PG_CLUSTER="${PG_CLUSTER:-main}"
 PG_PORT="${PG_PORT:-5432}"
@@ -66,6 +66,10 @@ else
   log "postgres: creating role $DB_ROLE"
   psql_admin -c "CREATE ROLE $DB_ROLE LOGIN CREATEDB PASSWORD '$DB_PASSWORD'"
 fi
+# Tests drop their databases WITH (FORCE); an autovacuum worker busy in one runs as no role,
+# and only pg_signal_backend may end it ("must be a member of the role whose process is being
+# terminated or member of pg_signal_backend").
+psql_admin -c "GRANT pg_signal_backend TO $DB_ROLE" >/dev/null
 if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" = "1" ]; then
   log "postgres: database $DB_NAME exists"
 else

@@ -17,8 +17,21 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
     async drop() {
       const c = new pg.Client({ connectionString: ADMIN_URL });
       await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
+      try {
+        // An autovacuum worker in the database cannot be ended by a role without
+        // pg_signal_backend (scripts/services.sh grants it): it finishes in a moment, so try again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+            return;
+          } catch (err) {
+            if (attempt >= 20 || !/pg_signal_backend|being accessed by other users/.test((err as Error).message)) throw err;
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
+      } finally {
+        await c.end();
+      }
     },
   };
 }

@@ -6,8 +6,14 @@
  * containerd), pid file and cgroup parent; no default bridge and no iptables rules (Berth
  * reaches containers by their address on the networks it creates, so no NAT is needed), and
  * an address pool that does not overlap the machine engine's 172.16.0.0/12.
+ *
+ * It runs in a network namespace of its own (entered with nsenter, which keeps the machine's
+ * cgroups in view, unlike `ip netns exec`), joined to the machine by a veth pair with a route
+ * to its address pool: a second dockerd in the machine's namespace deletes the interface
+ * `docker0` when it restarts on its data (seen here), which is the machine engine's bridge, and
+ * every later `RUN` step on the machine then fails with "could not find bridge docker0".
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -41,7 +47,9 @@ export async function startPrivateDockerd(opts: { addressPool?: string } = {}): 
   const socket = path.join(dir, 'docker.sock');
   const pidfile = path.join(dir, 'docker.pid');
   const logFile = path.join(dir, 'dockerd.log');
-  const pool = opts.addressPool ?? `base=10.${200 + (randomBytes(1)[0]! % 8)}.0.0/16,size=24`;
+  const second = 200 + (randomBytes(1)[0]! % 8);
+  const pool = opts.addressPool ?? `base=10.${second}.0.0/16,size=24`;
+  const net = privateNetwork(path.basename(dir), pool);
   const host = `unix://${socket}`;
   const docker = new Dockerode({ socketPath: socket });
   let child: ChildProcess | undefined;
@@ -66,7 +74,8 @@ export async function startPrivateDockerd(opts: { addressPool?: string } = {}): 
       '--default-address-pool', pool,
       '--cgroup-parent', `berth-test-${path.basename(dir)}`,
     ];
-    const proc = spawn('dockerd', args, { stdio: ['ignore', out, out], detached: true });
+    // nsenter execs dockerd: the child's pid is dockerd's
+    const proc = spawn('nsenter', [`--net=/run/netns/${net.name}`, 'dockerd', ...args], { stdio: ['ignore', out, out], detached: true });
     fs.closeSync(out);
     child = proc;
     let failed: Error | undefined;
@@ -112,9 +121,15 @@ export async function startPrivateDockerd(opts: { addressPool?: string } = {}): 
     // dockerd unmounts its layers on the way out; anything left mounted must not be deleted through
     const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(dir + '/'));
     if (mounted.length === 0) fs.rmSync(dir, { recursive: true, force: true });
+    net.remove();
   }
 
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    net.remove();
+    throw err;
+  }
   return { host, docker, dir, start, stop, destroy, log: tail };
 }
 
@@ -124,4 +139,44 @@ export async function copyImage(from: Dockerode, to: Dockerode, tag: string): Pr
   const res = await to.loadImage(stream);
   await new Promise<void>((resolve, reject) => to.modem.followProgress(res, (err: Error | null) => (err ? reject(err) : resolve())));
   await to.getImage(tag).inspect();
+}
+
+/**
+ * A network namespace for a private dockerd, reachable from the machine: a veth pair on a /30
+ * of 10.198.0.0/16 and a route to the engine's address pool through it (forwarding on inside).
+ */
+function privateNetwork(id: string, pool: string): { name: string; remove(): void } {
+  const tag = id.replace(/[^a-zA-Z0-9]/g, '').slice(-6).toLowerCase() + randomBytes(2).toString('hex');
+  const name = `bd${tag}`;
+  const [hostIf, nsIf] = [`bdh${tag}`, `bdn${tag}`];
+  const third = randomBytes(1)[0]!;
+  const block = /base=([0-9.]+\/\d+)/.exec(pool)?.[1];
+  if (!block) throw new Error(`cannot route to the private dockerd's address pool ${pool}`);
+  const ip = (...args: string[]) => {
+    const r = spawnSync('ip', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`could not set up the private dockerd's network (ip ${args.join(' ')}): ${r.stderr || r.error?.message}`);
+  };
+  const remove = () => {
+    spawnSync('ip', ['route', 'del', block]);
+    spawnSync('ip', ['link', 'del', hostIf]);
+    spawnSync('ip', ['netns', 'del', name]);
+  };
+  try {
+    ip('netns', 'add', name);
+    ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
+    ip('link', 'set', nsIf, 'netns', name);
+    ip('addr', 'add', `10.198.${third}.1/30`, 'dev', hostIf);
+    ip('link', 'set', hostIf, 'up');
+    ip('-n', name, 'addr', 'add', `10.198.${third}.2/30`, 'dev', nsIf);
+    ip('-n', name, 'link', 'set', nsIf, 'up');
+    ip('-n', name, 'link', 'set', 'lo', 'up');
+    ip('-n', name, 'route', 'add', 'default', 'via', `10.198.${third}.1`);
+    const fwd = spawnSync('nsenter', [`--net=/run/netns/${name}`, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'], { encoding: 'utf8' });
+    if (fwd.status !== 0) throw new Error(`could not turn on forwarding in the private dockerd's namespace: ${fwd.stderr}`);
+    ip('route', 'add', block, 'via', `10.198.${third}.2`);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { name, remove };
 }
