@@ -308,7 +308,8 @@ async function repairStuck(deps: WorkerDeps): Promise<string[]> {
 async function deleteWhereBranchIsGone(deps: WorkerDeps): Promise<void> {
   const now = Date.now();
   const candidates = await deps.db.workspace.findMany({
-    where: { state: { in: ['stopped', 'failed'] }, forkRepo: null, repository: { removed: false } },
+    // a kept disk's branch is already gone: it waits for its own deadline (keptUntil)
+    where: { state: { in: ['stopped', 'failed'] }, forkRepo: null, keptUntil: null, repository: { removed: false } },
     select: { id: true, branch: true, repository: { select: { owner: true, name: true, installationId: true } } },
   });
   for (const ws of candidates) {
@@ -322,7 +323,7 @@ async function deleteWhereBranchIsGone(deps: WorkerDeps): Promise<void> {
       if (e.status !== 404 || !/branch not found/i.test(e.response?.data?.message ?? '')) continue;
       await deps.queues.enqueueWorkspace(
         'delete',
-        { workspaceId: ws.id, actor: 'retention', reason: `branch ${ws.branch} no longer exists on GitHub` },
+        { workspaceId: ws.id, actor: 'retention', reason: `branch ${ws.branch} no longer exists on GitHub`, keepUnsavedWork: true },
         { deduplication: { id: `retention:${ws.id}` } },
       );
     }
