@@ -132,7 +132,9 @@ describe('workspace transitions under races (real PostgreSQL)', () => {
       await Promise.all([
         startJob(deps, job('start', { workspaceId: ws.id, actor: '@wendy', reason: 'started by @wendy' })),
         (async () => {
-          await sleep(i * 7); // from "before the start began" to "after it finished"
+          // from "before the start began" to "after it finished" (0 to 330 ms: a busy machine takes
+          // longer than 77 ms just to reach `starting`, and then the stop never raced anything)
+          await sleep(i * 30);
           await stopJob(deps, job('stop', { workspaceId: ws.id, actor: '@mo', reason: 'stopped by @mo' }));
         })(),
       ]);
