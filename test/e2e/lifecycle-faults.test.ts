@@ -150,7 +150,8 @@ describe('workspace lifecycle: faults and limits', () => {
       `workspace ${state}`,
       async () => {
         const ws = await byId(id);
-        if (ws.state === 'failed' && state !== 'failed') throw new Error(`failed: ${ws.stateReason}`);
+        // a failed workspace is the end of a wait for anything but its deletion (the way out of failed)
+        if (ws.state === 'failed' && state !== 'failed' && state !== 'deleted') throw new Error(`failed: ${ws.stateReason}`);
         return ws.state === state ? ws : null;
       },
       ms,
