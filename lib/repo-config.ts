@@ -17,16 +17,74 @@ export interface ServiceSpec {
   migrate?: string;
   seed?: string;
   health?: string;
+  /**
+   * Values may hold `${{ secrets.NAME }}` references (berth.yml's form; the compose reader turns
+   * compose's `${NAME}` into it): the start fills them from the repository's variables
+   * (lib/variables), never the build, so no value is stored with the build or baked into an image.
+   */
   env: Record<string, string>;
   data?: string;
+
+  // ---- what compose and devcontainer.json can say beyond berth.yml (all optional: a berth.yml
+  // service leaves them unset and runs as before) ----
+
+  /** exec form, replaces the image's ENTRYPOINT ([] clears it) */
+  entrypoint?: string[];
+  /** exec form of the command (compose's list form); `command` (sh -c) wins when both are set */
+  args?: string[];
+  workingDir?: string;
+  /** `uid[:gid]` or a user name of the image */
+  user?: string;
+  /** a container health check (compose `healthcheck`): exec form, durations in ms */
+  healthcheck?: { test: string[]; intervalMs?: number; timeoutMs?: number; retries?: number; startPeriodMs?: number };
+  /** services to wait for before this one starts, and for what */
+  dependsOn?: Record<string, 'service_started' | 'service_healthy' | 'service_completed_successfully'>;
+  /** named volumes, kept on the workspace's disk (each its own Docker volume of the workspace) */
+  volumes?: { name: string; target: string; readOnly?: boolean }[];
+  /**
+   * where the repository checkout (the workspace disk's /workspace) is mounted in this service
+   * (compose `.:/app`); unset = /workspace for services built from the repository, none for images
+   */
+  checkoutMount?: string;
+  /** runs once to completion before the services that depend on it (a compose migration service) */
+  oneShot?: boolean;
+}
+
+/** A command a devcontainer.json runs at a point of the workspace's life, in a service's container. */
+export interface LifecycleCommand {
+  service: string;
+  /** a shell command (sh -c), or exec form */
+  command: string | string[];
 }
 
 export interface RepoConfig {
-  source: 'berth.yml' | 'Dockerfile';
+  source: 'berth.yml' | 'Dockerfile' | 'compose' | 'devcontainer';
+  /** the file the configuration came from, for messages (e.g. `compose.yaml`) */
+  file?: string;
   services: ServiceSpec[];
   /** visibility `default`: private for a private repository, public for a public one (previewIsPrivate) */
-  preview: { service: string; visibility: PreviewVisibility };
+  preview: { service: string; visibility: PreviewVisibility; label?: string };
   workspace: { ide: 'vscode' | 'vim' | 'emacs' | 'terminal'; idleTimeoutMs?: number };
+  /** variables that must have a value (berth.yml `required:`, compose `${X:?}`); the build fails listing the missing ones */
+  required?: string[];
+  /** devcontainer.json lifecycle commands */
+  lifecycle?: {
+    /** first start of a disk (onCreateCommand, then postCreateCommand) */
+    create?: LifecycleCommand[];
+    /** every new commit checked out (updateContentCommand) */
+    update?: LifecycleCommand[];
+    /** every start (postStartCommand) */
+    start?: LifecycleCommand[];
+    /** when someone opens the IDE (postAttachCommand) */
+    attach?: LifecycleCommand[];
+  };
+  /** VS Code extensions and settings for the IDE (devcontainer customizations.vscode) */
+  vscode?: { extensions: string[]; settings: Record<string, unknown> };
+  /**
+   * what Berth derived from compose or devcontainer.json, one line each, shown in the check run:
+   * services, the previewed one and its port, migrate/seed, and what was ignored and why
+   */
+  plan?: string[];
 }
 
 export type PreviewVisibility = 'public' | 'private' | 'default';

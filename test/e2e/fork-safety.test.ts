@@ -4,15 +4,13 @@ import { issueCommentPayload, pullRequestPayload, pushPayload, sendWebhook } fro
 import { sampleAppFiles } from '../fixtures/sample-app.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { CookieClient } from '../helpers/cookie-client.js';
-import { waitFor } from '../helpers/http.js';
+import { nextSecond, waitFor } from '../helpers/http.js';
 
 const O = 'h2co';
 const R = 'forkshop';
 const SECRET = 'h2secretshop';
 const PERMISSION_ROUTE = 'GET /repos/{owner}/{repo}/collaborators/{username}/permission';
 
-/** GitHub's timestamps have whole seconds: wait for the next one so two events are ordered. */
-const nextSecond = () => new Promise((r) => setTimeout(r, 1050 - (Date.now() % 1000)));
 
 /**
  * What strangers can do through pull requests and what the public can see (issue 10, items 3,

@@ -4,7 +4,7 @@ import { checkRunPayload, deletePayload, issueCommentPayload, pullRequestPayload
 import { assertDocumentedRequests } from '../fakes/openapi-check.js';
 import { sampleAppFiles } from '../fixtures/sample-app.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
-import { waitFor } from '../helpers/http.js';
+import { nextSecond, waitFor } from '../helpers/http.js';
 
 const O = 'acme';
 const R = 'shop';
@@ -150,6 +150,9 @@ describe('pull requests', () => {
     await until('a refusal', () => comments(9).some((c) => c.body.includes('@eve') && c.body.includes('only people with write access')));
     expect(await berth.db.build.count({ where: { sha } })).toBe(0);
 
+    // the maintainer reviews the head (a comment in the same second as the push that opened the
+    // pull request cannot be ordered after it, and Berth would rightly ask for the commit)
+    await nextSecond();
     await command(9, 'wendy', '/berth approve');
     await until('the fork runs', async () => (await workspace('pr/9')).state === 'running');
     const ws = await workspace('pr/9');

@@ -51,6 +51,14 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/**
+ * GitHub's timestamps have whole seconds: wait for the next one, so that two events (a push and
+ * the comment that approves it) are ordered by their times as they would be for people.
+ */
+export function nextSecond(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 1050 - (Date.now() % 1000)));
+}
+
 /** For checks that poll something which may not be listening yet: a refused or reset connection is "not yet". */
 export async function notYetWhileUnreachable<T>(probe: () => Promise<T>): Promise<T> {
   try {
