@@ -13,6 +13,8 @@ import { GitHubOAuth, type GitHubUser } from './oauth.js';
 import { sessionSecret } from './secret.js';
 import { purposeSigners, safeEqual, type Signers } from './signing.js';
 import { AuthStore, SESSION_TTL_S } from './store.js';
+import { PersonTokens } from './person-tokens.js';
+import { CryptoBox } from '../../lib/crypto-box.js';
 import type { Auth, RepoAccess, SessionUser } from './types.js';
 
 /** Long enough to sign in on GitHub (perhaps with 2FA), short enough to be useless later. */
@@ -45,6 +47,8 @@ export class BerthAuth implements Auth {
   readonly signers: Signers;
   readonly store: AuthStore;
   readonly oauth: GitHubOAuth;
+  /** each signed-in person's GitHub user token (git and SSH in workspaces as themselves) */
+  readonly personTokens: PersonTokens;
   private readonly checker: AccessChecker;
   private readonly secure: boolean;
   private readonly sessionCookie: string;
@@ -59,9 +63,11 @@ export class BerthAuth implements Auth {
     probot: Probot,
     redis: Redis,
   ) {
-    this.signers = purposeSigners(sessionSecret(deps.config));
+    const secret = sessionSecret(deps.config);
+    this.signers = purposeSigners(secret);
     this.store = new AuthStore(redis, deps.config.BERTH_QUEUE_PREFIX);
     this.oauth = new GitHubOAuth(deps.config);
+    this.personTokens = new PersonTokens(redis, deps.config.BERTH_QUEUE_PREFIX, new CryptoBox(secret, 'github-user-tokens'), this.oauth);
     this.checker = new AccessChecker(probot);
     this.secure = new URL(deps.config.berthUrl).protocol === 'https:';
     this.sessionCookie = cookieName(COOKIE.session, this.secure);
@@ -148,6 +154,15 @@ export class BerthAuth implements Auth {
     return s && s.expiresAt > Date.now() ? s : null;
   }
 
+  /**
+   * The GitHub user-to-server token of a person who signed in to Berth (refreshed when it
+   * expired), or null: never signed in, signed out, or GitHub refused the refresh. It carries
+   * the person's own authority; hand it only to that person.
+   */
+  personGitHubToken(login: string): Promise<string | null> {
+    return this.personTokens.token(login);
+  }
+
   /** calls `listener` with the session id of each sign-out here; returns the way to stop */
   onSignOut(listener: (sid: string) => void): () => void {
     this.signOutListeners.add(listener);
@@ -192,8 +207,9 @@ export class BerthAuth implements Auth {
       if (denied) throw new SignInError(`GitHub did not sign you in: ${url.searchParams.get('error_description') ?? denied}.`, 403);
       const code = url.searchParams.get('code');
       if (!code) throw new SignInError('GitHub sent no code back. Sign in again.');
-      const ghUser = await this.oauth.userFor(code);
+      const { user: ghUser, grant } = await this.oauth.userFor(code);
       const user = await this.rememberUser(ghUser);
+      await this.personTokens.remember(ghUser.login, grant);
       const { sid, expiresAt } = await this.store.createSession(user);
       const value = this.signers.session.sign({ sid, exp: expiresAt } satisfies SessionCookie);
       appendSetCookie(res, serializeCookie(this.sessionCookie, value, { maxAgeS: SESSION_TTL_S, secure: this.secure }));
@@ -214,6 +230,9 @@ export class BerthAuth implements Auth {
     }
     const sid = this.sessionId(req);
     if (sid) {
+      // Signing out ends git as this person too: the credential helper finds no token any more.
+      const user = await this.store.session(sid);
+      if (user) await this.personTokens.forget(user.login);
       await this.store.deleteSession(sid);
       for (const listener of this.signOutListeners) listener(sid);
     }

@@ -34,11 +34,15 @@ export class GitHubOAuth {
     return url.toString();
   }
 
-  /** exchanges the callback's code for a user token and asks GitHub who it belongs to */
-  async userFor(code: string): Promise<GitHubUser> {
-    const token = await this.exchange(code);
+  /**
+   * Exchanges the callback's code for the person's user-to-server token and asks GitHub who it
+   * belongs to. The grant is kept (app/auth/person-tokens.ts) so that git in a workspace works
+   * with the person's own authority.
+   */
+  async userFor(code: string): Promise<{ user: GitHubUser; grant: UserTokenGrant }> {
+    const grant = await this.exchange({ code, redirect_uri: this.callbackUrl });
     const res = await fetch(`${this.config.githubApiUrl}/user`, {
-      headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.github+json', 'user-agent': 'berth' },
+      headers: { authorization: `Bearer ${grant.accessToken}`, accept: 'application/vnd.github+json', 'user-agent': 'berth' },
       signal: AbortSignal.timeout(TIMEOUT_MS),
     }).catch((err: Error) => {
       throw new SignInError(`GitHub did not answer (${err.message}); try again`, 502);
@@ -46,28 +50,53 @@ export class GitHubOAuth {
     if (!res.ok) throw new SignInError(`GitHub refused to say who signed in (HTTP ${res.status}); try again`, 502);
     const user = (await res.json()) as GitHubUser;
     if (typeof user.id !== 'number' || typeof user.login !== 'string') throw new SignInError('GitHub answered /user without an id and login', 502);
-    return user;
+    return { user, grant };
   }
 
-  private async exchange(code: string): Promise<string> {
+  /** A new token pair for an expired one (GitHub Apps' expiring user tokens; a refresh token works once). */
+  refresh(refreshToken: string): Promise<UserTokenGrant> {
+    return this.exchange({ grant_type: 'refresh_token', refresh_token: refreshToken });
+  }
+
+  private async exchange(params: Record<string, string>): Promise<UserTokenGrant> {
     const res = await fetch(new URL('/login/oauth/access_token', this.config.githubWebUrl), {
       method: 'POST',
       headers: { accept: 'application/json', 'content-type': 'application/json', 'user-agent': 'berth' },
-      body: JSON.stringify({
-        client_id: this.config.GITHUB_CLIENT_ID,
-        client_secret: this.config.GITHUB_CLIENT_SECRET,
-        code,
-        redirect_uri: this.callbackUrl,
-      }),
+      body: JSON.stringify({ client_id: this.config.GITHUB_CLIENT_ID, client_secret: this.config.GITHUB_CLIENT_SECRET, ...params }),
       signal: AbortSignal.timeout(TIMEOUT_MS),
     }).catch((err: Error) => {
       throw new SignInError(`GitHub did not answer (${err.message}); try again`, 502);
     });
-    const body = (await res.json().catch(() => ({}))) as { access_token?: string; error?: string; error_description?: string };
+    const body = (await res.json().catch(() => ({}))) as TokenResponse;
     if (!res.ok || !body.access_token) {
       // error_description is GitHub's text for people ("The code passed is incorrect or expired.").
       throw new SignInError(`GitHub did not accept the sign-in: ${body.error_description ?? body.error ?? `HTTP ${res.status}`}. Sign in again.`);
     }
-    return body.access_token;
+    const now = Date.now();
+    const seconds = (v: unknown) => (Number(v) > 0 ? now + Number(v) * 1000 : null);
+    return {
+      accessToken: body.access_token,
+      expiresAt: seconds(body.expires_in),
+      refreshToken: body.refresh_token ?? null,
+      refreshExpiresAt: seconds(body.refresh_token_expires_in),
+    };
   }
+}
+
+interface TokenResponse {
+  access_token?: string;
+  expires_in?: number | string;
+  refresh_token?: string;
+  refresh_token_expires_in?: number | string;
+  error?: string;
+  error_description?: string;
+}
+
+/** A person's GitHub App user-to-server token; expiring ones come with a refresh token. */
+export interface UserTokenGrant {
+  accessToken: string;
+  /** ms since the epoch; null: it does not expire */
+  expiresAt: number | null;
+  refreshToken: string | null;
+  refreshExpiresAt: number | null;
 }

@@ -204,6 +204,31 @@ export interface FakeGitHubOptions {
   validateCheckRunSha?: boolean;
   /** Log each request to stderr */
   verbose?: boolean;
+  /**
+   * The address to listen on, default 127.0.0.1. Workspaces that must reach the fake (a
+   * `git push` from a workspace's terminal) need one their containers can reach: the host's
+   * address on a Docker bridge (`dockerBridgeAddress()` in test/helpers/docker-bridge.ts).
+   * `url`, `host` and clone URLs use it.
+   */
+  listenHost?: string;
+  /**
+   * Lifetime of OAuth user tokens. Unset: they never expire (an App with expiring user tokens
+   * turned off). Set: the token response carries `expires_in`, a `refresh_token` and
+   * `refresh_token_expires_in`, and `grant_type=refresh_token` trades a refresh token (once) for
+   * a new pair, as GitHub does for Apps with expiring user tokens.
+   */
+  userTokenTtlMs?: number;
+}
+
+/** One `git push` the fake accepted (git-receive-pack over HTTP with a user's token). */
+export interface RecordedPush {
+  owner: string;
+  repo: string;
+  /** the user whose token pushed */
+  login: string;
+  /** refs that moved: `before` is the zero sha for a new ref, `after` for a deleted one */
+  updates: Array<{ ref: string; before: string; after: string }>;
+  at: string;
 }
 
 export interface FakeGitHub {
@@ -282,6 +307,12 @@ export interface FakeGitHub {
   setOAuthUser(login: string | null): void;
   /** Mint a user-to-server token directly (skips the web flow) */
   mintUserToken(login: string): string;
+  /** Expire every user token minted so far (their refresh tokens stay valid) */
+  expireUserTokens(): void;
+  /** Refresh tokens traded so far (`grant_type=refresh_token`), in order: who refreshed */
+  refreshes: string[];
+  /** Pushes accepted over git smart HTTP, oldest first (all repositories, or one) */
+  pushes(owner?: string, repo?: string): RecordedPush[];
   /** Mint an installation token directly (what POST /app/installations/{id}/access_tokens does) */
   mintInstallationToken(installationId: number, opts?: { repositoryIds?: number[]; permissions?: Record<string, AccessLevel> }): { token: string; expiresAt: string };
   /** Expire every installation token minted so far (simulates the 1 h expiry) */
@@ -489,6 +520,10 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const appPermissions: Record<string, AccessLevel> = { ...(opts.permissions ?? DEFAULT_PERMISSIONS) };
   const appEvents = [...(opts.events ?? DEFAULT_EVENTS)];
   const tokenTtlMs = opts.tokenTtlMs ?? 60 * 60 * 1000;
+  const userTokenTtlMs = opts.userTokenTtlMs;
+  const refreshTokens = new Map<string, { login: string; expiresAt: number; used: boolean }>();
+  const refreshes: string[] = [];
+  const pushLog: RecordedPush[] = [];
   const validateCheckRunSha = opts.validateCheckRunSha ?? true;
 
   const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", {
@@ -1094,8 +1129,24 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   function mintUserToken(login: string): string {
     const user = users.get(login.toLowerCase()) ?? addUser(login);
     const token = randomToken("ghu_");
-    tokens.set(token, { token, kind: "user", login: user.login, expiresAt: null });
+    tokens.set(token, { token, kind: "user", login: user.login, expiresAt: userTokenTtlMs === undefined ? null : Date.now() + userTokenTtlMs });
     return token;
+  }
+  /** the token response of the OAuth code and refresh grants */
+  function userTokenResponse(login: string): Record<string, string> {
+    const token = mintUserToken(login);
+    if (userTokenTtlMs === undefined) return { access_token: token, token_type: "bearer", scope: "" };
+    const refresh = randomToken("ghr_");
+    const refreshTtlS = 15_811_200; // GitHub's six months
+    refreshTokens.set(refresh, { login, expiresAt: Date.now() + refreshTtlS * 1000, used: false });
+    return {
+      access_token: token,
+      expires_in: String(Math.floor(userTokenTtlMs / 1000)),
+      refresh_token: refresh,
+      refresh_token_expires_in: String(refreshTtlS),
+      token_type: "bearer",
+      scope: "",
+    };
   }
   function signJwt(payload: Record<string, unknown>): string {
     const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
@@ -1868,6 +1919,19 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#incorrect-client-credentials",
       );
     }
+    if (params.grant_type === "refresh_token") {
+      const r = params.refresh_token ? refreshTokens.get(params.refresh_token) : undefined;
+      if (!r || r.used || r.expiresAt < Date.now()) {
+        return error(
+          "bad_refresh_token",
+          "The refresh token passed is incorrect or expired.",
+          "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#bad-refresh-token",
+        );
+      }
+      r.used = true; // single use, like GitHub's
+      refreshes.push(r.login);
+      return reply(userTokenResponse(r.login));
+    }
     const rec = params.code ? oauthCodes.get(params.code) : undefined;
     if (!rec || rec.used || rec.expiresAt < Date.now()) {
       return error(
@@ -1884,8 +1948,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       );
     }
     rec.used = true;
-    const token = mintUserToken(rec.login);
-    return reply({ access_token: token, token_type: "bearer", scope: "" });
+    return reply(userTokenResponse(rec.login));
   }
 
   // ---- git smart HTTP ----
@@ -1909,12 +1972,32 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     const rest = m[3];
     const repo = findRepo(owner, name);
     if (!repo) return gitDeny(res, rec, 404, "Repository not found.");
-    if (rest === "git-receive-pack" || rec.query.service === "git-receive-pack") {
-      return gitDeny(res, rec, 403, "Write access to repository not granted.");
-    }
+    const receive = rest === "git-receive-pack" || rec.query.service === "git-receive-pack";
     const header = req.headers.authorization;
     let remoteUser = "";
+    let pusher: string | null = null;
     if (header) {
+      const mm = /^basic\s+(\S+)$/i.exec(header);
+      const decoded = mm ? Buffer.from(mm[1], "base64").toString("utf8") : "";
+      const colon = decoded.indexOf(":");
+      const user = colon >= 0 ? decoded.slice(0, colon) : "";
+      const pass = colon >= 0 ? decoded.slice(colon + 1) : "";
+      const t = tokens.get(pass);
+      if (t?.kind === "user") {
+        // A person's user-to-server token (any user name, as on GitHub): their own access counts.
+        if (t.expiresAt !== null && t.expiresAt <= Date.now()) return gitDeny(res, rec, 401, "Invalid username or token. Password authentication is not supported for Git operations.");
+        const role = userPermission(repo, t.login!);
+        if (ROLE_RANK[role] < ROLE_RANK.read) return gitDeny(res, rec, 404, "Repository not found.");
+        if (receive && ROLE_RANK[role] < ROLE_RANK.write) return gitDeny(res, rec, 403, `Permission to ${repo.fullName}.git denied to ${t.login}.`);
+        remoteUser = t.login!;
+        pusher = t.login!;
+      }
+    } else if (receive) {
+      // git asks for credentials only after a 401
+      return gitDeny(res, rec, 401, "Authentication required.");
+    }
+    if (receive && !pusher) return gitDeny(res, rec, 403, "Write access to repository not granted.");
+    if (header && !pusher) {
       const mm = /^basic\s+(\S+)$/i.exec(header);
       const decoded = mm ? Buffer.from(mm[1], "base64").toString("utf8") : "";
       const colon = decoded.indexOf(":");
@@ -1934,7 +2017,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
             levelOk(t.permissions?.contents, "read")));
       if (!valid) return gitDeny(res, rec, 401, "Invalid username or token. Password authentication is not supported for Git operations.");
       remoteUser = user;
-    } else if (repo.private) {
+    } else if (!header && repo.private) {
       return gitDeny(res, rec, 401, "Authentication required.");
     }
     const diskRel = path.relative(reposRoot, repo.gitDir).split(path.sep).join("/");
@@ -1952,6 +2035,9 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       GATEWAY_INTERFACE: "CGI/1.1",
       SERVER_SOFTWARE: "fake-github",
     };
+    // http-backend serves receive-pack to an authenticated REMOTE_USER; say so explicitly
+    if (pusher) Object.assign(env, { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.receivepack", GIT_CONFIG_VALUE_0: "true" });
+    const refsBefore = pusher && rest === "git-receive-pack" ? listRefs(repo) : null;
     if (req.headers["content-length"]) env.CONTENT_LENGTH = String(req.headers["content-length"]);
     for (const [k, v] of Object.entries(req.headers)) {
       if (k === "authorization" || k === "content-type" || k === "content-length") continue;
@@ -2001,6 +2087,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     });
     child.on("close", (code) => {
       children.delete(child);
+      if (refsBefore && code === 0) recordPush(repo, pusher!, refsBefore);
       if (!headersSent) {
         gitDeny(res, rec, 500, `git http-backend exited with ${code}: ${stderr}`);
       }
@@ -2008,6 +2095,24 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     res.on("close", () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });
+  }
+
+  function listRefs(repo: Repo): Map<string, string> {
+    const out = gitSync(["--git-dir", repo.gitDir, "for-each-ref", "--format=%(refname) %(objectname)"]);
+    return new Map(out.split("\n").filter(Boolean).map((l) => l.split(" ") as [string, string]));
+  }
+  function recordPush(repo: Repo, login: string, before: Map<string, string>): void {
+    const after = listRefs(repo);
+    const updates: RecordedPush["updates"] = [];
+    for (const ref of new Set([...before.keys(), ...after.keys()])) {
+      const b = before.get(ref) ?? ZERO_SHA;
+      const a = after.get(ref) ?? ZERO_SHA;
+      if (a !== b) updates.push({ ref, before: b, after: a });
+    }
+    if (updates.length) {
+      pushLog.push({ owner: repo.owner, repo: repo.name, login, updates, at: isoNow() });
+      repo.pushedAt = isoNow();
+    }
   }
 
   // ---- request handling ----
@@ -2187,10 +2292,10 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(0, opts.listenHost ?? "127.0.0.1", () => resolve());
   });
   const port = (server.address() as import("node:net").AddressInfo).port;
-  const host = `127.0.0.1:${port}`;
+  const host = `${opts.listenHost ?? "127.0.0.1"}:${port}`;
   url = `http://${host}`;
   apiUrl = `${url}/api/v3`;
 
@@ -2539,6 +2644,11 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       oauthUser = login === null ? null : users.get(login.toLowerCase())!.login;
     },
     mintUserToken,
+    expireUserTokens: () => {
+      for (const rec of tokens.values()) if (rec.kind === "user") rec.expiresAt = Date.now() - 1000;
+    },
+    refreshes,
+    pushes: (owner, repo) => pushLog.filter((p) => owner === undefined || (keyOf(p.owner, p.repo) === keyOf(owner, repo ?? p.repo))).map((p) => structuredClone(p)),
     mintInstallationToken: (id, o) => mintInstallationToken(id, o),
     expireInstallationTokens: () => {
       for (const rec of tokens.values()) if (rec.kind === "installation") rec.expiresAt = Date.now() - 1000;
