@@ -48,6 +48,11 @@ export interface ServiceSpec {
   checkoutMount?: string;
   /** runs once to completion before the services that depend on it (a compose migration service) */
   oneShot?: boolean;
+  /**
+   * the start does not wait for `port` to answer: a devcontainer that runs a keep-alive serves
+   * its forwarded port only once something started in it listens (postStartCommand, the IDE)
+   */
+  portOptional?: boolean;
 }
 
 /** A command a devcontainer.json runs at a point of the workspace's life, in a service's container. */
@@ -79,7 +84,12 @@ export interface RepoConfig {
     attach?: LifecycleCommand[];
   };
   /** VS Code extensions and settings for the IDE (devcontainer customizations.vscode) */
-  vscode?: { extensions: string[]; settings: Record<string, unknown> };
+  vscode?: {
+    extensions: string[];
+    settings: Record<string, unknown>;
+    /** repository paths of the .vsix files of `extensions` the repository holds (installed from the checkout) */
+    vsix?: string[];
+  };
   /**
    * what Berth derived from compose or devcontainer.json, one line each, shown in the check run:
    * services, the previewed one and its port, migrate/seed, and what was ignored and why
@@ -108,7 +118,7 @@ const relPath = z
  * (`berth/<slug>/<service>:<commit>`) hold other workspaces' code, so they are never a service's
  * image, and neither is a bare image ID; the runtime refuses IDs of Berth's builds too.
  */
-const imageRef = z
+export const imageRef = z
   .string()
   .min(1)
   .refine((ref) => !/^berth\//i.test(ref), 'berth/… images are the builds of workspaces; name an image from a registry, or use build: for this repository\'s own Dockerfile')
