@@ -86,6 +86,21 @@ export const envSchema = z.object({
   /** how often the idle reaper runs (it stops workspaces idle past their timeout) */
   BERTH_REAP_INTERVAL: duration.prefault('15s'),
   BERTH_RECONCILE_INTERVAL: duration.prefault('60s'),
+  /**
+   * how long a stopping service gets between SIGTERM and SIGKILL; every container of a
+   * workspace stops at once, so this is about how long a stop takes at most
+   */
+  BERTH_STOP_GRACE: duration.prefault('2s'),
+  /**
+   * how long a request to a stopped or starting workspace's preview is held while it wakes,
+   * to be answered by the app; past it, a 503 with Retry-After (a browser: the waiting page)
+   */
+  BERTH_WAKE_HOLD: limit.prefault('30s'),
+  /**
+   * a browser navigation (Accept: text/html) is held this long at most, then gets the waiting
+   * page with the live step (which reloads itself): a blank tab that spins for half a minute looks broken
+   */
+  BERTH_WAKE_PAGE_AFTER: duration.prefault('5s'),
   /** delete stopped workspaces older than this; unset = keep them */
   BERTH_STOPPED_MAX_AGE: duration.optional(),
   /** how often the reconciler asks GitHub whether a stopped workspace's branch still exists (deleted when not) */
@@ -95,6 +110,26 @@ export const envSchema = z.object({
    * after about this long, up to twice as long (BullMQ's lockDuration and stalledInterval)
    */
   BERTH_JOB_LOCK_TIMEOUT: duration.prefault('30s'),
+  /**
+   * the port of Berth's SSH server (`ssh <slug>@<host> -p <port>`, desktop IDEs); 0 or `off`
+   * turns it off
+   */
+  BERTH_SSH_PORT: z
+    .string()
+    .regex(/^(\d{1,5}|off)$/i, 'expected a port number, or off')
+    .transform((v) => (v.toLowerCase() === 'off' ? 0 : Number(v)))
+    .refine((n) => n <= 65535, { message: 'must be at most 65535' })
+    .prefault('2222'),
+  /**
+   * the key that encrypts variables and secrets (lib/variables/crypto.ts): 32 random bytes as 64
+   * hex characters or base64 (`openssl rand -base64 32`); unset = a random one kept in
+   * BERTH_DATA_DIR/secrets-key. Every process of one Berth needs the same key.
+   */
+  BERTH_SECRETS_KEY: optionalString.refine((v) => v === undefined || isSecretsKey(v), { message: 'must be 32 bytes as 64 hex characters or base64 (openssl rand -base64 32)' }),
+  /** earlier BERTH_SECRETS_KEYs, comma-separated: values written with them stay readable after a rotation */
+  BERTH_SECRETS_KEY_OLD: optionalString.refine((v) => v === undefined || v.split(',').every((k) => isSecretsKey(k.trim())), {
+    message: 'must be keys like BERTH_SECRETS_KEY, separated by commas',
+  }),
   /** key that signs sign-in cookies; unset = a random one kept in BERTH_DATA_DIR/session-secret */
   BERTH_SESSION_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, { message: 'must be at least 32 characters' }),
   /** where scripts/install-code-server.sh put code-server (the `vscode` IDE); default BERTH_DATA_DIR/code-server */
@@ -110,6 +145,13 @@ export const envSchema = z.object({
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+/** 32 bytes as 64 hex characters or base64: an AES-256 key (see lib/variables/crypto.ts) */
+export function isSecretsKey(text: string): boolean {
+  const t = text.trim();
+  if (/^[0-9a-f]{64}$/i.test(t)) return true;
+  return /^[A-Za-z0-9+/_-]{43}=?$/.test(t) && Buffer.from(t, 'base64').length === 32;
+}
 
 export interface BerthConfig extends Env {
   privateKey: string | undefined;
