@@ -13,6 +13,7 @@ import type { Auth } from './auth/types.js';
 import { BerthAuth } from './auth/auth.js';
 import { WorkspaceGate } from './auth/workspace-gate.js';
 import { IdeGateway } from './ide/ide-gateway.js';
+import { GitCredentials } from './ide/git-credentials.js';
 import { Metrics } from './metrics.js';
 import { createDashboard } from './dashboard/routes.js';
 import { readinessHandler } from './dashboard/readiness.js';
@@ -51,7 +52,8 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const signIn = new BerthAuth(deps, probot, redis);
   const gate = new WorkspaceGate(deps, signIn);
   const gateway = new Gateway(deps, gate);
-  const ide = new IdeGateway(deps, gate);
+  const git = new GitCredentials(deps, signIn, redis);
+  const ide = new IdeGateway(deps, gate, undefined, git);
   const auth = options.auth ?? signIn;
   // Berth's handlers on Probot's webhooks; deliveries reach them through webhookEndpoint only.
   await probot.load(berthApp(deps), {
@@ -84,6 +86,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     workspaceHosts(ide.handle),
     metrics.timeWebhooks(webhookHandler, WEBHOOK_PATH),
     health,
+    git.handle,
     readinessHandler(deps, containers),
     metrics.handle,
     signIn.handle.bind(signIn),

@@ -130,6 +130,12 @@ export const envSchema = z.object({
   BERTH_SECRETS_KEY_OLD: optionalString.refine((v) => v === undefined || v.split(',').every((k) => isSecretsKey(k.trim())), {
     message: 'must be keys like BERTH_SECRETS_KEY, separated by commas',
   }),
+  /**
+   * Berth's URL as workspace containers reach it (git's credential helper in terminals asks it
+   * for the person's token); unset = the gateway address of the workspace's network on the port
+   * Berth listens on (Berth and the Docker engine on one host)
+   */
+  BERTH_WORKSPACE_URL: optionalString.refine((v) => v === undefined || /^https?:\/\/[^/]+\/?$/.test(v), { message: 'must be http(s)://host[:port] with no path' }),
   /** key that signs sign-in cookies; unset = a random one kept in BERTH_DATA_DIR/session-secret */
   BERTH_SESSION_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, { message: 'must be at least 32 characters' }),
   /** where scripts/install-code-server.sh put code-server (the `vscode` IDE); default BERTH_DATA_DIR/code-server */

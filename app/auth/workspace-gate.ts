@@ -176,6 +176,11 @@ export class WorkspaceGate {
     return stop;
   }
 
+  /** the sign-in session behind a request on a workspace host (its cookie genuine and for this workspace), if any */
+  sessionOf(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind): string | undefined {
+    return this.validCookie(req, ws, kind)?.sid;
+  }
+
   /** the request's host cookie when it is genuine, for this workspace and kind, and unexpired */
   private validCookie(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind): HostCookie | undefined {
     const now = Date.now();

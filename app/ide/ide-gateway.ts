@@ -12,11 +12,11 @@ import { runTerminal, type TerminalProgram } from './terminal.js';
 import { serveAsset } from './assets.js';
 import { showWorkspaceState } from '../gateway/workspace-state-page.js';
 import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from '../gateway/workspace-lookup.js';
+import { ActivityRecorder } from '../gateway/activity.js';
+import type { GitCredentials } from './git-credentials.js';
+import type { SessionUser } from '../auth/types.js';
 
 const TERMINAL_PATH = '/__berth/terminal';
-/** lastActivityAt is written at most this often per workspace */
-const ACTIVITY_EVERY_MS = 10_000;
-
 type IdeWorkspace = GatedWorkspace & {
   branch: string;
   state: string;
@@ -25,6 +25,7 @@ type IdeWorkspace = GatedWorkspace & {
   ideState: string | null;
   previewService: string | null;
   previewHost: string | null;
+  idleTimeoutSec: number;
 };
 
 /**
@@ -36,7 +37,7 @@ type IdeWorkspace = GatedWorkspace & {
  */
 export class IdeGateway {
   private lookups = new WorkspaceLookup<IdeWorkspace>((slug) => this.load(slug), (ws) => live(ws) && ws.ideState !== 'starting');
-  private lastActivity = new Map<string, number>();
+  private activity: ActivityRecorder;
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private terminals = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private upgrades = new Set<Duplex>();
@@ -45,7 +46,11 @@ export class IdeGateway {
     private readonly deps: AppDeps,
     private readonly gate: WorkspaceGate,
     private readonly containers = new IdeContainers(),
-  ) {}
+    /** git as the person at the keyboard in terminals (none: terminals get no git credentials) */
+    private readonly git?: GitCredentials,
+  ) {
+    this.activity = new ActivityRecorder(deps);
+  }
 
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const slug = ideSlugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
@@ -106,11 +111,12 @@ export class IdeGateway {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
-    if (!(await this.gate.admitUpgrade(req, socket, ws, 'ide'))) return true;
+    const user = await this.gate.admitUpgrade(req, socket, ws, 'ide');
+    if (!user) return true;
     this.touch(ws);
     const url = new URL(req.url ?? '/', 'http://ide.invalid');
     if (url.pathname === TERMINAL_PATH) {
-      await this.openTerminal(ws, req, socket, head, url);
+      await this.openTerminal(ws, req, socket, head, url, user);
       return true;
     }
     const endpoint = ws.ide === 'vscode' ? await this.codeServer(ws) : null;
@@ -131,12 +137,16 @@ export class IdeGateway {
 
   // --- terminal ------------------------------------------------------------------------------------
 
-  private async openTerminal(ws: IdeWorkspace, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) {
+  private async openTerminal(ws: IdeWorkspace, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, user: SessionUser) {
     const container = await this.containers.mainContainer(ws.id, ws.previewService).catch(() => null);
     if (!container) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    // This person's git identity and credential handle, in this terminal's environment only.
+    const sid = this.gate.sessionOf(req, ws, 'ide');
+    const handle = this.git && sid ? await this.git.mintHandle(sid, ws.id, user.login) : undefined;
+    const env = handle ? await this.git!.terminalEnv(user, handle, container, req.socket.localPort ?? 0) : [];
     this.terminals.handleUpgrade(req, socket, head, (client) => {
       // ws reports a bad frame (one over maxPayload, say) as an 'error' event and closes the
       // socket itself; an error event nobody listens to would end the process.
@@ -144,10 +154,12 @@ export class IdeGateway {
       // signed out, or no longer a writer: the shell closes (the exec ends with it)
       const unwatch = this.gate.watch(req, ws, 'ide', (reason) => client.close(1008, `closed: ${reason}`));
       client.on('close', unwatch);
+      if (handle) client.on('close', () => void this.git!.revoke(handle));
       runTerminal(client, container, programOf(ws.ide), {
         cols: Number(url.searchParams.get('cols')) || undefined,
         rows: Number(url.searchParams.get('rows')) || undefined,
         onActivity: () => this.touch(ws),
+        env,
       }).catch((err: Error) => client.close(1011, `could not start the terminal: ${err.message}`.slice(0, 120)));
     });
   }
@@ -221,7 +233,7 @@ export class IdeGateway {
   private load(slug: string): Promise<IdeWorkspace | null> {
     return this.deps.db.workspace.findUnique({
       where: { slug },
-      select: { ...HOST_WORKSPACE_FIELDS, ide: true, ideState: true, previewService: true },
+      select: { ...HOST_WORKSPACE_FIELDS, ide: true, ideState: true, previewService: true, idleTimeoutSec: true },
     });
   }
 
@@ -235,10 +247,7 @@ export class IdeGateway {
   }
 
   private touch(ws: IdeWorkspace) {
-    const now = Date.now();
-    if (now - (this.lastActivity.get(ws.id) ?? 0) < ACTIVITY_EVERY_MS) return;
-    this.lastActivity.set(ws.id, now);
-    void this.deps.db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(now) } }).catch(() => {});
+    this.activity.touch(ws);
   }
 }
 

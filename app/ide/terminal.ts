@@ -8,7 +8,7 @@ export type TerminalProgram = 'terminal' | 'vim' | 'emacs';
  * What each terminal IDE runs, as fixed shell text: nothing from a request ever becomes part
  * of a command. An image without the editor still gets a shell, with a line saying why.
  */
-const PROGRAMS: Record<TerminalProgram, string> = {
+export const PROGRAMS: Record<TerminalProgram, string> = {
   terminal: 'if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi',
   vim:
     'if command -v vim >/dev/null 2>&1; then exec vim .; elif command -v vi >/dev/null 2>&1; then exec vi; ' +
@@ -41,7 +41,8 @@ export async function runTerminal(
   socket: WebSocket,
   container: Docker.Container,
   program: TerminalProgram,
-  opts: { cols?: number; rows?: number; onActivity?: () => void } = {},
+  /** env: added to the exec's environment (the person's git identity and credential helper) */
+  opts: { cols?: number; rows?: number; onActivity?: () => void; env?: string[] } = {},
 ): Promise<void> {
   // Messages are held until the program runs at the browser's size: keystrokes typed while
   // the exec starts are kept, and a command typed first sees the right `stty size`.
@@ -64,7 +65,7 @@ export async function runTerminal(
     AttachStdout: true,
     AttachStderr: true,
     WorkingDir: '/workspace',
-    Env: ['TERM=xterm-256color', 'COLORTERM=truecolor'],
+    Env: ['TERM=xterm-256color', 'COLORTERM=truecolor', ...(opts.env ?? [])],
   });
   const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
   let pid: string | undefined;
