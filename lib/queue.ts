@@ -52,7 +52,7 @@ export interface CommandJob {
   /** when the comment was written (GitHub's created_at): `/berth approve` approves the head of then */
   commentCreatedAt?: string;
   /** `sha`: the commit named by `/berth approve <sha>` */
-  commands: Array<{ verb: string; sha?: string } | { unknown: string }>;
+  commands: Array<{ verb: string; sha?: string; withSecrets?: boolean } | { unknown: string }>;
 }
 
 const defaults: JobsOptions = {

@@ -3,6 +3,7 @@ import { LineCounter, parseDocument, isMap, type Node } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './config.js';
 import { RepoConfigError } from './errors.js';
+import { NAME_PATTERN, SECRET_REFERENCE } from './variables/layers.js';
 
 /** The repository's `.github/berth.yml`, see design.md "Repository config". */
 export const CONFIG_PATH = '.github/berth.yml';
@@ -171,6 +172,8 @@ const fileSchema = z
       .strict()
       .default({ ide: 'vscode' }),
     _extends: z.string().optional(),
+    /** variables that must have a value for a build (lib/variables): names only, never values */
+    required: z.array(z.string().regex(NAME_PATTERN, 'a required variable is a name such as API_KEY')).optional(),
   })
   .strict();
 
@@ -228,16 +231,39 @@ function normalise(
   const target = services.find((s) => s.name === preview.service);
   if (!target) throw error(['preview'], `preview: no service named "${preview.service}"`);
   if (!target.port) throw error(['services', target.name], `services.${target.name}: the preview service needs a port`);
+  checkReferences(data, error);
   const idle = data.workspace.idle_timeout;
   return {
     source: 'berth.yml',
     services,
     preview,
+    ...(data.required?.length ? { required: [...new Set(data.required)] } : {}),
     workspace: {
       ide: data.workspace.ide,
       idleTimeoutMs: idle === undefined ? undefined : typeof idle === 'number' ? idle * 1000 : parseDuration(idle),
     },
   };
+}
+
+/**
+ * `${{ secrets.NAME }}` is the one expression env values may hold (the start fills it in); any
+ * other `${{ … }}` is a typo that would otherwise reach the app as text. Build args never hold
+ * one: secrets reach running services only, never `docker build`.
+ */
+function checkReferences(data: z.infer<typeof fileSchema>, error: (path: PropertyKey[], reason: string) => RepoConfigError) {
+  for (const [name, s] of Object.entries(data.services)) {
+    for (const [key, value] of Object.entries(s.env)) {
+      if (value.replace(SECRET_REFERENCE, '').includes('${{')) {
+        throw error(['services', name, 'env', key], `services.${name}.env.${key}: only \`\${{ secrets.NAME }}\` may stand in \`\${{ }}\` (NAME: letters, digits and _)`);
+      }
+    }
+    const args = s.build && typeof s.build === 'object' ? s.build.args : {};
+    for (const [key, value] of Object.entries(args)) {
+      if (value.includes('${{')) {
+        throw error(['services', name, 'build', 'args', key], `services.${name}.build.args.${key}: secrets never reach a build; give the value to the running service in env instead`);
+      }
+    }
+  }
 }
 
 /** No berth.yml but a root Dockerfile: one service, port from EXPOSE (else 3000), the image's CMD. */

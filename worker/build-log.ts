@@ -72,6 +72,11 @@ export class BuildLog {
     this.secrets.push(secret);
   }
 
+  /** `text` with this log's secrets (and token shapes) masked, for what is shown beside the log */
+  redact(text: string): string {
+    return redact(text, this.secrets);
+  }
+
   /**
    * Writes what is pending. Rejects when the database does not take it (PostgreSQL away):
    * the text is kept and goes with the next flush, so an outage loses no output.

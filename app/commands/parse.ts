@@ -7,8 +7,11 @@ export const VERBS = ['stop', 'start', 'refresh', 'rebuild', 'delete', 'status',
 export type Verb = (typeof VERBS)[number];
 const SHORT: Record<string, Verb> = { stop: 'stop', start: 'start', refresh: 'refresh' };
 
-/** `sha`: the commit named after `/berth approve` (checked when the command runs) */
-export type ParsedCommand = { verb: Verb; sha?: string } | { unknown: string };
+/**
+ * `sha`: the commit named after `/berth approve` (checked when the command runs);
+ * `withSecrets`: `/berth approve --with-secrets`, which also gives that commit the secrets
+ */
+export type ParsedCommand = { verb: Verb; sha?: string; withSecrets?: boolean } | { unknown: string };
 
 export const MAX_COMMANDS = 5;
 
@@ -26,12 +29,16 @@ export function parseCommands(body: string): ParsedCommand[] {
     if (/^( {4,}|\t)/.test(raw)) continue; // indented code block
     const line = raw.trim();
     if (line.startsWith('>')) continue;
-    const m = /^\/(berth)(?:\s+(\S+))?(?:\s+(\S+))?|^\/(stop|start|refresh)(?=\s|$)/i.exec(line);
+    const m = /^\/(berth)(?:\s+(\S+))?(?:\s+(\S+))?(?:\s+(\S+))?|^\/(stop|start|refresh)(?=\s|$)/i.exec(line);
     if (!m) continue;
-    if (m[4]) found.push({ verb: SHORT[m[4].toLowerCase()]! });
+    if (m[5]) found.push({ verb: SHORT[m[5].toLowerCase()]! });
     else {
       const verb = (m[2] ?? 'help').toLowerCase();
-      if (verb === 'approve' && m[3]) found.push({ verb, sha: m[3].slice(0, 64) });
+      // `/berth approve [--with-secrets] [sha]`, the flag before or after the commit
+      const args = [m[3], m[4]].filter((a): a is string => Boolean(a));
+      const withSecrets = args.some((a) => a.toLowerCase() === '--with-secrets');
+      const sha = args.find((a) => a.toLowerCase() !== '--with-secrets');
+      if (verb === 'approve' && (sha || withSecrets)) found.push({ verb, ...(sha ? { sha: sha.slice(0, 64) } : {}), ...(withSecrets ? { withSecrets } : {}) });
       else found.push((VERBS as readonly string[]).includes(verb) ? { verb: verb as Verb } : { unknown: verb.slice(0, 40) });
     }
     if (found.length >= MAX_COMMANDS) break;
@@ -51,4 +58,5 @@ export const HELP_TEXT = `**Berth commands** (at the start of a line in a pull r
 | \`/berth status\` | Check what is really running and update this pull request |
 | \`/berth approve\` | Build a fork's pull request at the commit it had when you wrote the comment (a later push needs approval again) |
 | \`/berth approve <sha>\` | The same, naming the commit you reviewed (at least 7 characters; it must still be the head) |
+| \`/berth approve --with-secrets\` | The same, and the workspace gets the repository's secrets for that commit (maintainers and admins only) |
 | \`/berth help\` | Show this help |`;

@@ -45,13 +45,21 @@ export async function runCommands(deps: AppDeps, probot: Probot, permissions: Pe
       lines.push(`\`/berth ${command.unknown}\` is not a Berth command (see \`/berth help\`).`);
       continue;
     }
-    lines.push(await runOne(deps, octokit, repo, job, command.verb, command.sha));
+    if (command.verb === 'approve' && command.withSecrets) {
+      // secrets are the repository's admins' and maintainers' to hand out, as on the settings page
+      const role = await permissions.permission(octokit, job.owner, job.repo, job.sender);
+      if (role !== 'admin' && role !== 'maintain') {
+        lines.push(`@${job.sender} only maintainers and admins of ${job.owner}/${job.repo} can give a fork's pull request its secrets (\`/berth approve --with-secrets\`). Nothing was approved; \`/berth approve\` approves the commit without them.`);
+        continue;
+      }
+    }
+    lines.push(await runOne(deps, octokit, repo, job, command.verb, command.sha, command.withSecrets));
   }
   if (job.commentId) await octokit.rest.reactions.createForIssueComment({ ...target, comment_id: job.commentId, content: 'rocket' });
   await reply(lines.join('\n'));
 }
 
-async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: CommandJob, verb: string, askedSha?: string): Promise<string> {
+async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: CommandJob, verb: string, askedSha?: string, withSecrets = false): Promise<string> {
   const by = `@${job.sender}`;
   if (verb === 'help') return HELP_TEXT;
   const ws = await findWorkspace(deps, octokit, repo, job);
@@ -101,9 +109,10 @@ async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: Co
       const fork = forkName(ws.forkRepo);
       if (!decision.ok) return refusalText(decision, fork);
       const sha = decision.sha;
-      await deps.db.workspace.update({ where: { id: ws.id }, data: { approvedSha: sha } });
-      await queueBuild(deps, repo, ws.branch, sha, by, `commit ${sha.slice(0, 7)} of ${fork} approved by ${by}`, { force: true });
-      return `✅ ${by} approved commit \`${sha.slice(0, 7)}\` of ${fork}; building it. Only this commit is approved: any later push to the fork needs approval again.`;
+      // the secrets go with this one commit only (worker/variables.ts secretsAllowed)
+      await deps.db.workspace.update({ where: { id: ws.id }, data: { approvedSha: sha, approvedSecretsSha: withSecrets ? sha : null } });
+      await queueBuild(deps, repo, ws.branch, sha, by, `commit ${sha.slice(0, 7)} of ${fork} approved by ${by}${withSecrets ? ' with secrets' : ''}`, { force: true });
+      return `✅ ${by} approved commit \`${sha.slice(0, 7)}\` of ${fork}${withSecrets ? ", with the repository's secrets" : ''}; building it. Only this commit is approved: any later push to the fork needs approval again.`;
     }
     default:
       return `\`/berth ${verb}\` is not a Berth command (see \`/berth help\`).`;

@@ -246,6 +246,7 @@ class CountingRuntime implements Runtime {
     await this.tick();
     return { created: false };
   }
+  async writeWorkspaceFiles() {}
   async runDiskGit() {
     return { exitCode: 0, output: '', timedOut: false };
   }

@@ -15,6 +15,7 @@ import { assertExtendsAllowed } from '../source/config-extends.js';
 import { buildContextInside } from '../source/inside-clone.js';
 import { keepCheckout } from '../source/checkout-handover.js';
 import { imageTag } from '../runtime/image-tags.js';
+import { assertVariablesSet, buildArgs } from '../variables.js';
 
 /**
  * Builds the images of a workspace's newest commit, then asks for a start. The job builds
@@ -66,6 +67,10 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
       return stringify(merged);
     });
     log.line(`configuration from ${config.source}: services ${config.services.map((s) => s.name).join(', ')}`);
+    // names only: every required or referenced variable has a value for this branch (issue 16);
+    // the values reach the running services at the start, never this build
+    await assertVariablesSet(deps, ws, build.sha, config);
+    const variableArgs = await buildArgs(deps, ws);
 
     const images: Record<string, string> = {};
     for (const service of config.services) {
@@ -77,7 +82,7 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
           contextDir: await buildContextInside(checkout.dir, service.build.context, service.build.dockerfile),
           dockerfile: service.build.dockerfile,
           target: service.build.target,
-          args: service.build.args,
+          args: { ...variableArgs, ...service.build.args },
           tag: imageTag(ws.slug, service.name, build.sha),
           // Each label is one more build step, and one that differs per build or branch is never
           // cached (~70 ms each): the tag says whose image it is, the runtime adds its instance.

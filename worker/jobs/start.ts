@@ -14,7 +14,9 @@ import { explainWorkspaceFailure } from '../failure-reason.js';
 import { cloneAt } from '../source/clone.js';
 import { dropCheckout, takeCheckout } from '../source/checkout-handover.js';
 import { fastForwardCheckout, type SyncResult } from '../source/disk-sync.js';
+import { diskCheckoutAt } from '../source/pushed-from-disk.js';
 import type { WorkspaceRunSpec } from '../runtime/types.js';
+import { applyWorkspaceVariables } from '../variables.js';
 import { sourceOf, userMessage } from './build.js';
 
 /**
@@ -48,6 +50,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     await transition(db, queues, ws.id, 'failed', `no successful build of branch ${ws.branch} yet: push a commit that builds, then start again`, job.data.actor ?? 'worker');
     return;
   }
+  // issue 14: a commit pushed from the workspace itself is recorded, not restarted onto
+  if (job.data.actor === 'worker' && (await pushedFromWorkspace(deps, ws, build))) return;
   const started = await transition(
     db,
     queues,
@@ -87,6 +91,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     }
     // the build's checkout, when neither step needed it (a restart of the same commit)
     await dropCheckout(ws.id);
+    // variables and secrets of the layers (issue 16): into the services' env and files into /workspace
+    await applyWorkspaceVariables(deps, ws, build, config, spec, log);
     for (const service of config.services.filter((s) => s.migrate)) {
       await progress(`migrating (${service.name})`);
       await runStep(deps, spec, service.name, 'migrate', service.migrate!, log);
@@ -138,7 +144,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     log.line(`error: ${message}${tail}`);
     await log.flush();
     await deps.runtime.stopServices(ws.id).catch(() => {});
-    await transition(db, queues, ws.id, 'failed', `${message}${tail}`.slice(0, 4000), 'worker', { previewHost: null });
+    // a migrate that printed a secret before failing: its tail is masked like the build log
+    await transition(db, queues, ws.id, 'failed', log.redact(`${message}${tail}`).slice(0, 4000), 'worker', { previewHost: null });
     if (!(err instanceof BerthError)) deps.log(`start of ${ws.id} failed: ${(err as Error).stack}`);
   }
 }
@@ -348,4 +355,21 @@ async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string
     const why = result.oomKilled ? 'was killed: out of memory' : `exited with code ${result.exitCode}`;
     throw new StepFailedError(step, `${step} of service ${service} (${command}) ${why}`, result.tail);
   }
+}
+
+/**
+ * A build of the commit the running workspace's checkout already has (someone committed and
+ * pushed from its terminal): the build is recorded as the workspace's current one (check run,
+ * images for later starts), but its services keep running and its checkout is left as it is.
+ */
+async function pushedFromWorkspace(deps: WorkerDeps, ws: Workspace, build: Build): Promise<boolean> {
+  if (!ws.previewHost || !ws.runningSha || ws.runningSha === build.sha || !['queued', 'building', 'running'].includes(ws.state)) return false;
+  const spec = runSpec(deps, ws, build, build.config as unknown as RepoConfig);
+  if (!(await diskCheckoutAt(deps.runtime, spec, build.sha))) return false;
+  await dropCheckout(ws.id);
+  const log = new BuildLog(deps.db, build.id);
+  log.line(`==> ${build.sha.slice(0, 7)} is what the workspace's checkout already has (pushed from the workspace): the services keep running, the checkout is left as it is`);
+  await log.flush();
+  const done = await transition(deps.db, deps.queues, ws.id, 'running', `running ${build.sha.slice(0, 7)} (pushed from the workspace; not restarted)`, 'worker', { currentBuildId: build.id, runningSha: build.sha }, { from: ['queued', 'building', 'running'] });
+  return Boolean(done);
 }

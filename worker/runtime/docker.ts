@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
+import tarStream from 'tar-stream';
 import { formatDuration } from '../../lib/config.js';
 import { StepFailedError } from '../../lib/errors.js';
 import { packBuildContext, packDirectory } from './context.js';
@@ -115,6 +116,8 @@ export class DockerRuntime implements Runtime {
   constructor(
     private readonly docker: Dockerode = new Dockerode(),
     private readonly instance = 'berth',
+    /** stopGraceMs: SIGTERM → SIGKILL of a stopping container (BERTH_STOP_GRACE) */
+    private readonly opts: { stopGraceMs?: number } = {},
   ) {}
 
   private labelsOf(spec: WorkspaceRunSpec, service?: string, role?: Role): Record<string, string> {
@@ -426,6 +429,37 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  /**
+   * Writes files (variables of the kind "file", issue 16) into /workspace like populateWorkspace:
+   * through the engine into a created, never started container, so nothing on the host follows
+   * a link the workspace made; the engine keeps every path inside the container. Paths are
+   * relative and were checked (lib/variables/layers.ts badFilePath); only files go into the
+   * archive, so the engine creates missing folders and leaves existing ones as they are.
+   */
+  async writeWorkspaceFiles(spec: WorkspaceRunSpec, files: { path: string; content: string }[]): Promise<void> {
+    if (files.length === 0) return;
+    const service = spec.services.find((s) => s.mountsWorkspace);
+    if (!service) throw new StepFailedError('files', `workspace ${spec.slug} has no service with the checkout at /workspace to write variable files into`);
+    const pack = tarStream.pack();
+    for (const f of files) {
+      if (f.path.startsWith('/') || f.path.split('/').includes('..')) throw new StepFailedError('files', `${f.path}: a file must stay inside /workspace`);
+      pack.entry({ name: f.path, mode: 0o644, uid: 0, gid: 0, mtime: new Date() }, f.content);
+    }
+    pack.finalize();
+    const container = await this.docker.createContainer({
+      name: `${dockerNames.container(spec.slug, service.name)}-files-${suffix()}`,
+      Image: service.image,
+      Cmd: ['true'],
+      Labels: this.labelsOf(spec, service.name, 'task'),
+      HostConfig: { NetworkMode: 'none', Mounts: [workspaceMount(spec)] },
+    });
+    try {
+      await container.putArchive(pack, { path: WORKSPACE_DIR });
+    } finally {
+      await container.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
   // --- tasks and services ---------------------------------------------------------------------
 
   async runTask(
@@ -682,19 +716,22 @@ export class DockerRuntime implements Runtime {
   }
 
   async stopServices(workspaceId: string): Promise<void> {
-    // The IDE goes first: it holds the disk and a terminal into the services.
-    await this.stopIde(workspaceId);
-    const containers = await this.listContainers(workspaceId, 'service');
-    // Reverse of start order: the app lets go of its database before the database stops.
-    const dependents = containers.filter((c) => !isImageService(c));
-    const backing = containers.filter((c) => isImageService(c));
-    await Promise.all(dependents.map((c) => this.stopAndRemove(c.Id)));
-    await Promise.all(backing.map((c) => this.stopAndRemove(c.Id)));
+    // Every container at once (IDE, app, database), each with the same short grace: a stop takes
+    // one grace at most instead of one per container in turn. Each gets its stop signal through
+    // tini (Init), so a database flushes and exits on SIGTERM/SIGINT well within it; one that
+    // ignores the signal is killed when the grace is up.
+    const containers = [...(await this.listContainers(workspaceId, 'ide')), ...(await this.listContainers(workspaceId, 'service'))];
+    await Promise.all(containers.map((c) => this.stopAndRemove(c.Id)));
+  }
+
+  /** BERTH_STOP_GRACE in whole seconds (the engine's unit); 5 s when the runtime was made without it */
+  private get stopTimeoutS(): number {
+    return this.opts.stopGraceMs === undefined ? STOP_TIMEOUT_S : Math.ceil(this.opts.stopGraceMs / 1000);
   }
 
   private async stopAndRemove(id: string): Promise<void> {
     const container = this.docker.getContainer(id);
-    await container.stop({ t: STOP_TIMEOUT_S }).catch((err) => {
+    await container.stop({ t: this.stopTimeoutS }).catch((err) => {
       if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err; // 304: already stopped
     });
     await ignoreNotFound(container.remove({ force: true }));

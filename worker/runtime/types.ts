@@ -171,6 +171,8 @@ export interface Runtime {
   diskEntryExists(spec: WorkspaceRunSpec, relPath: string): Promise<boolean>;
   /** copies a directory (the checkout, with .git) into /workspace on the disk */
   populateWorkspace(spec: WorkspaceRunSpec, sourceDir: string): Promise<void>;
+  /** writes files (relative paths, checked) into /workspace on the disk, through the engine, never on the host */
+  writeWorkspaceFiles(spec: WorkspaceRunSpec, files: { path: string; content: string }[]): Promise<void>;
   /** runs a one-off command (migrate, seed) in a service's image with its mounts, env and network */
   runTask(spec: WorkspaceRunSpec, service: string, command: string, onLog?: (t: string) => void, opts?: TaskOptions): Promise<TaskResult>;
   /** (re)creates and starts every service container; returns where each listens */
