@@ -18,6 +18,7 @@ import { copySources } from './dockerfile-sources.js';
 import { diskEntryExists, runDiskGit, type DiskGitTarget } from './disk-git.js';
 import { ensureToolsImage } from './tools-image.js';
 import { LogTail, demuxBuffer, textSink } from './logs.js';
+import { execInContainer } from './exec.js';
 import { CODE_SERVER_PORT } from './types.js';
 import type {
   BuildImageOptions,
@@ -25,6 +26,7 @@ import type {
   ContainerDeath,
   ContainerStatus,
   DiskGitRequest,
+  ExecOptions,
   DiskGitResult,
   DiskPlace,
   IdeSpec,
@@ -509,6 +511,14 @@ export class DockerRuntime implements Runtime {
       clearTimeout(timer);
       await container.remove({ force: true }).catch(() => undefined);
     }
+  }
+
+  async execIn(spec: WorkspaceRunSpec, target: { service: string } | { ide: true }, command: string | string[], opts: ExecOptions = {}): Promise<TaskResult> {
+    // by label, not by name: whatever the container of the service is called now, the running one
+    const label = [`${LABELS.workspace}=${spec.workspaceId}`, ...('ide' in target ? [`${LABELS.role}=ide`] : [`${LABELS.role}=service`, `${LABELS.service}=${target.service}`])];
+    const [found] = await this.docker.listContainers({ filters: { label, status: ['running'] } });
+    if (!found) throw new StepFailedError('exec', `${'ide' in target ? 'the IDE' : `service ${target.service}`} of workspace ${spec.slug} is not running`);
+    return execInContainer(this.docker, this.docker.getContainer(found.Id), command, opts);
   }
 
   /** Resolves once the container's output ends, i.e. when it has stopped. */

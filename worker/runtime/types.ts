@@ -71,6 +71,13 @@ export interface TaskOptions {
   timeoutMs?: number;
 }
 
+/** Runtime.execIn: where the command runs, its time limit and its output as it arrives */
+export interface ExecOptions {
+  timeoutMs?: number;
+  workingDir?: string;
+  onLog?: (text: string) => void;
+}
+
 /** A git script against a workspace disk (Runtime.runDiskGit). */
 export interface DiskGitRequest {
   /**
@@ -175,6 +182,12 @@ export interface Runtime {
   writeWorkspaceFiles(spec: WorkspaceRunSpec, files: { path: string; content: string }[]): Promise<void>;
   /** runs a one-off command (migrate, seed) in a service's image with its mounts, env and network */
   runTask(spec: WorkspaceRunSpec, service: string, command: string, onLog?: (t: string) => void, opts?: TaskOptions): Promise<TaskResult>;
+  /**
+   * runs a command in the running container of a service, or of the IDE (`docker exec`; a string
+   * with `sh -c`, a list as it is), killed at `timeoutMs`: devcontainer lifecycle commands, which
+   * act on the container people work in. Optional: without it they run as one-off tasks (runTask).
+   */
+  execIn?(spec: WorkspaceRunSpec, target: { service: string } | { ide: true }, command: string | string[], opts?: ExecOptions): Promise<TaskResult>;
   /** (re)creates and starts every service container; returns where each listens */
   startServices(spec: WorkspaceRunSpec): Promise<ServiceEndpoint[]>;
   /** waits for GET http://host:port/path to answer 2xx/3xx while the container keeps running */
