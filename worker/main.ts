@@ -34,7 +34,7 @@ export interface StartWorkerOptions {
 
 /** Consumes the build and workspace queues. Jobs on one workspace run one at a time. */
 export async function startWorker(opts: StartWorkerOptions) {
-  const runtime = opts.runtime ?? new DockerRuntime(undefined, opts.config.BERTH_QUEUE_PREFIX);
+  const runtime = opts.runtime ?? new DockerRuntime(undefined, opts.config.BERTH_QUEUE_PREFIX, { stopGraceMs: opts.config.BERTH_STOP_GRACE });
   try {
     await runtime.ping();
   } catch (err) {

@@ -1,3 +1,4 @@
+import { idleDeadline } from '../../lib/idle.js';
 import type { RepoAccess } from '../auth/types.js';
 
 /**
@@ -97,8 +98,8 @@ export function relativeTime(date: Date, now: Date): string {
  * idle timeout. Null when nothing will stop it (not running).
  */
 export function idleStop(ws: Pick<WorkspaceRowInput, 'state' | 'lastActivityAt' | 'idleTimeoutSec'>, now: Date): { text: string; iso: string; at: Date } | null {
-  if (ws.state !== 'running') return null;
-  const at = new Date(ws.lastActivityAt.getTime() + ws.idleTimeoutSec * 1000);
+  const at = idleDeadline(ws);
+  if (!at) return null;
   const text = at.getTime() <= now.getTime() ? 'any moment now' : relativeTime(at, now);
   return { text, iso: at.toISOString(), at };
 }

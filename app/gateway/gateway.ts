@@ -6,6 +6,7 @@ import type { Workspace } from '../../lib/db/client.js';
 import { sendPage } from '../http.js';
 import { showWorkspaceState, wakeIfStopped } from './workspace-state-page.js';
 import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from './workspace-lookup.js';
+import { ActivityRecorder } from './activity.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
 import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
 
@@ -14,7 +15,10 @@ import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } fro
  * is held before it gets a 503: long enough for a wake-up, not for a build that hangs.
  */
 const UPGRADE_WAIT_MS = 120_000;
-const UPGRADE_POLL_MS = 250;
+/** how often a held request's workspace is looked up again: every 100 ms adds at most that to a wake */
+const SERVING_POLL_MS = 100;
+/** one shared poll lasts at most this long; waiters with time left start the next */
+const SERVING_POLL_SPAN_MS = 5_000;
 
 /** `<slug>.<previewDomain>[:port]` → slug, or undefined when the host is not a workspace's. */
 export function slugFromHost(host: string | undefined, previewDomain: string): string | undefined {
@@ -38,7 +42,7 @@ type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason'
  */
 export class Gateway {
   private lookups: WorkspaceLookup<Lookup>;
-  private lastActivity = new Map<string, number>();
+  private activity: ActivityRecorder;
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
   /** `gate` signs people in for `preview.visibility: private`; without it such previews are refused */
@@ -47,6 +51,7 @@ export class Gateway {
     private gate?: WorkspaceGate,
   ) {
     this.lookups = new WorkspaceLookup((slug) => this.load(slug), proxiable);
+    this.activity = new ActivityRecorder(deps);
   }
 
   /** Handles the request when its Host is a workspace's; false otherwise. */
@@ -67,9 +72,31 @@ export class Gateway {
       this.proxyHttp(ws, req, res);
       return true;
     }
-    await this.showState(ws, res);
+    await this.holdUntilServing(ws, req, res);
     return true;
   };
+
+  /**
+   * A request to a workspace that is not serving (stopped: woken now; starting; a first build)
+   * is held and answered by the app as soon as it serves, for every client: a `curl`, a `fetch`
+   * or a monitoring probe gets the app's own answer, never a waiting page. Past BERTH_WAKE_HOLD
+   * it gets a 503 with Retry-After. A browser navigation gets the waiting page (the live step,
+   * reloading itself) already after BERTH_WAKE_PAGE_AFTER: a normal wake is over by then, and a
+   * longer one (a first build, a slow migrate) is better shown than spun on a blank tab.
+   */
+  private async holdUntilServing(ws: Lookup, req: IncomingMessage, res: ServerResponse) {
+    if (ws.state === 'failed' || ws.state === 'deleted') return this.showState(ws, res);
+    await wakeIfStopped(this.deps, ws, 'gateway', 'woken by a request to its preview');
+    const { BERTH_WAKE_HOLD, BERTH_WAKE_PAGE_AFTER } = this.deps.config;
+    const navigation = isBrowserNavigation(req);
+    const serving = await this.untilServing(ws, res, navigation ? Math.min(BERTH_WAKE_PAGE_AFTER, BERTH_WAKE_HOLD) : BERTH_WAKE_HOLD);
+    if (res.destroyed || res.writableEnded) return; // the client gave up
+    if (serving && proxiable(serving)) return this.proxyHttp(serving, req, res);
+    const now = serving ?? (await this.lookups.get(ws.slug).catch(() => null)) ?? ws;
+    if (navigation || now.state === 'failed' || now.state === 'deleted') return this.showState(now, res);
+    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5', 'cache-control': 'no-store' });
+    res.end(`The workspace ${ws.slug} is ${now.state === 'stopped' ? 'waking up' : now.state}; try again in a few seconds.\n`);
+  }
 
   /**
    * WebSocket upgrades for workspace hosts; false when the host is not a workspace's. A
@@ -89,7 +116,9 @@ export class Gateway {
       return true;
     }
     this.touch(found);
-    const ws = proxiable(found) ? found : await this.untilServing(found, socket);
+    if (!proxiable(found)) await wakeIfStopped(this.deps, found, 'gateway', 'woken by a WebSocket to its preview');
+    const awaited = proxiable(found) ? found : await this.untilServing(found, socket, UPGRADE_WAIT_MS);
+    const ws = awaited && proxiable(awaited) ? awaited : null;
     if (!ws) {
       if (socket.writable) socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
@@ -112,7 +141,7 @@ export class Gateway {
     return true;
   };
 
-  private proxyHttp(ws: Lookup, req: IncomingMessage, res: ServerResponse) {
+  private proxyHttp(ws: Lookup, req: IncomingMessage, res: ServerResponse, retried = false) {
     // Berth's cookies never reach the workspace's code, and the app cannot set Berth's.
     const headers = forwardableHeaders(req.headers);
     headers['x-forwarded-host'] = req.headers.host;
@@ -126,34 +155,80 @@ export class Gateway {
       },
     );
     upstream.on('error', () => {
-      // The container is gone or restarting: show the state page rather than a bare error, and
-      // have the worker look (a container that came back on another IP after a dockerd restart).
       this.lookups.forget(ws.slug);
-      void this.deps.queues
-        .enqueueWorkspace('status', { workspaceId: ws.id, actor: 'gateway', reason: 'its preview did not answer' }, { deduplication: { id: `status:${ws.id}` } })
-        .catch(() => {});
-      if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res).catch(() => res.destroy());
-      else res.destroy();
+      // A request without a body that met a container on its way out (the old version of a
+      // rollout, just switched away from) is sent once more, to where the workspace serves now.
+      if (!retried && !res.headersSent && (req.method === 'GET' || req.method === 'HEAD')) {
+        void this.lookups
+          .get(ws.slug, { fresh: true })
+          .then((now) => (now && proxiable(now) && now.previewHost !== ws.previewHost ? this.proxyHttp(now, req, res, true) : this.upstreamGone(ws, res)))
+          .catch(() => this.upstreamGone(ws, res));
+        return;
+      }
+      this.upstreamGone(ws, res);
     });
-    req.pipe(upstream);
+    // a retry's request (no body) was read to its end by the first attempt: nothing left to pipe
+    if (retried) upstream.end();
+    else req.pipe(upstream);
+  }
+
+  private upstreamGone(ws: Lookup, res: ServerResponse) {
+    // The container is gone or restarting: show the state page rather than a bare error, and
+    // have the worker look (a container that came back on another IP after a dockerd restart).
+    void this.deps.queues
+      .enqueueWorkspace('status', { workspaceId: ws.id, actor: 'gateway', reason: 'its preview did not answer' }, { deduplication: { id: `status:${ws.id}` } })
+      .catch(() => {});
+    if (!res.headersSent) void this.showState({ ...ws, state: 'starting' }, res).catch(() => res.destroy());
+    else res.destroy();
   }
 
   /**
-   * Wakes the workspace if it is stopped and waits until its preview can be proxied; null when
-   * it fails, is deleted, the client gives up, or it takes longer than UPGRADE_WAIT_MS.
+   * Waits until the workspace's preview can be proxied: the serving row, or the row it ended in
+   * (failed, deleted), or null when the client gave up or `maxMs` passed. Requests held for one
+   * workspace share one poll of the database (see serving()).
    */
-  private async untilServing(ws: Lookup, socket: Duplex): Promise<Lookup | null> {
-    await wakeIfStopped(this.deps, ws, 'gateway', 'woken by a WebSocket to its preview');
-    const deadline = Date.now() + UPGRADE_WAIT_MS;
+  private async untilServing(ws: Lookup, client: { once(event: 'close', fn: () => void): unknown; removeListener(event: 'close', fn: () => void): unknown }, maxMs: number): Promise<Lookup | null> {
+    const deadline = Date.now() + maxMs;
     let gone = false;
-    socket.once('close', () => (gone = true));
-    while (!gone && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, UPGRADE_POLL_MS));
-      const now = await this.lookups.get(ws.slug, { fresh: true });
-      if (!now || now.state === 'failed' || now.state === 'deleted') return null;
-      if (proxiable(now)) return now;
+    const onClose = () => (gone = true);
+    client.once('close', onClose);
+    try {
+      while (!gone && Date.now() < deadline) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const row = await Promise.race([
+          this.serving(ws.slug),
+          new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), Math.max(0, deadline - Date.now())))),
+        ]).finally(() => clearTimeout(timer));
+        if (row === undefined) return null; // this request's time is up
+        if (row === null) return null; // no such workspace any more
+        if (proxiable(row) || row.state === 'failed' || row.state === 'deleted') return row;
+      }
+      return null;
+    } finally {
+      client.removeListener('close', onClose);
     }
-    return null;
+  }
+
+  private polls = new Map<string, Promise<Lookup | null>>();
+
+  /**
+   * One poll per workspace, whoever waits: resolves with the row once it can be proxied or
+   * has failed or gone, or after a while with what it is then (the waiter asks again).
+   */
+  private serving(slug: string): Promise<Lookup | null> {
+    const running = this.polls.get(slug);
+    if (running) return running;
+    const poll = (async () => {
+      const until = Date.now() + SERVING_POLL_SPAN_MS;
+      for (;;) {
+        const row = await this.lookups.get(slug, { fresh: true }).catch(() => undefined);
+        if (row === null) return null;
+        if (row && (proxiable(row) || row.state === 'failed' || row.state === 'deleted' || Date.now() > until)) return row;
+        await new Promise((r) => setTimeout(r, SERVING_POLL_MS));
+      }
+    })().finally(() => this.polls.delete(slug));
+    this.polls.set(slug, poll);
+    return poll;
   }
 
   private async showState(ws: Lookup, res: ServerResponse) {
@@ -174,12 +249,9 @@ export class Gateway {
     return row ? { ...row, repo: row.repository.fullName } : null;
   }
 
-  /** Activity for the idle timer, written at most every 10 s per workspace (more often for shorter idle timeouts). */
+  /** Activity for the idle timer (see ActivityRecorder: no write per request, the last one counts). */
   private touch(ws: Lookup) {
-    const now = Date.now();
-    if (now - (this.lastActivity.get(ws.id) ?? 0) < Math.min(10_000, (ws.idleTimeoutSec * 1000) / 3)) return;
-    this.lastActivity.set(ws.id, now);
-    void this.deps.db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(now) } }).catch(() => {});
+    this.activity.touch(ws);
   }
 
   invalidate(slug?: string) {
@@ -190,4 +262,14 @@ export class Gateway {
 /** The old containers keep serving while a newer commit is queued or building. */
 function proxiable(ws: Lookup): boolean {
   return Boolean(ws.previewHost && ws.previewPort) && ['running', 'queued', 'building'].includes(ws.state);
+}
+
+/**
+ * A browser loading a page (rather than a script's `fetch`, a probe or `curl`): those are the
+ * requests a waiting page helps. Browsers say so with Sec-Fetch-Mode; older ones only with Accept.
+ */
+export function isBrowserNavigation(req: IncomingMessage): boolean {
+  const mode = req.headers['sec-fetch-mode'];
+  if (mode) return mode === 'navigate';
+  return req.method === 'GET' && /\btext\/html\b/.test(req.headers.accept ?? '');
 }

@@ -11,6 +11,7 @@ import { workspaceLinks } from './links.js';
 import { STATE_EMOJI, checkViewFor, tail } from './presenter.js';
 import { forkName } from '../webhooks/pr-key.js';
 import { redact } from '../../lib/redact.js';
+import { idleDeadline } from '../../lib/idle.js';
 
 type Octokit = Awaited<ReturnType<Probot['auth']>>;
 type WorkspaceWithRepo = Workspace & { repository: Repository };
@@ -116,8 +117,7 @@ export class Reporter {
   private async updateComment(octokit: Octokit, ws: WorkspaceWithRepo) {
     const links = workspaceLinks(this.deps.config, ws);
     const marker = commentMarker(ws);
-    const idleStop =
-      ws.state === 'running' ? new Date(ws.lastActivityAt.getTime() + ws.idleTimeoutSec * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
+    const idleStop = idleDeadline(ws)?.toISOString().replace(/\.\d+Z$/, 'Z');
     // A fork's new commit waits for approval, whatever the workspace runs meanwhile.
     const needsApproval = Boolean(ws.forkRepo) && ws.approvedSha !== ws.headSha;
     const head = ws.headSha.slice(0, 7);

@@ -1,26 +1,25 @@
 import type { WorkerDeps } from '../deps.js';
+import { idleStopDue } from '../../lib/idle.js';
+import { scheduleIdleStop } from '../../lib/idle-stop.js';
 
 /**
  * Stops running workspaces whose last preview or IDE request is older than their idle
- * timeout. Runs on a BullMQ job scheduler; the stop itself is a normal stop job, so it
+ * timeout (a sweep behind the stop scheduled for each deadline). Runs on a BullMQ job scheduler; the stop itself is a normal stop job, so it
  * serialises with anything else happening to the workspace. Both run on the maintenance queue,
  * so workspace jobs that take long (a migrate up to its time limit) cannot hold idle stops back.
  */
 export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
   const running = await deps.db.workspace.findMany({
     where: { state: 'running' },
-    select: { id: true, lastActivityAt: true, idleTimeoutSec: true },
+    select: { id: true, state: true, lastActivityAt: true, idleTimeoutSec: true },
   });
   const now = Date.now();
   let stopped = 0;
   for (const ws of running) {
-    const idleMs = now - ws.lastActivityAt.getTime();
-    if (idleMs < ws.idleTimeoutSec * 1000) continue;
-    await deps.queues.enqueueMaintenance(
-      'stop',
-      { workspaceId: ws.id, actor: 'idle', reason: `idle for ${formatDuration(ws.idleTimeoutSec)}` },
-      { jobId: `idle-stop:${ws.id}:${ws.lastActivityAt.getTime()}` },
-    );
+    // Each workspace's stop is scheduled for its deadline (lib/idle-stop.ts); this sweep is the
+    // safety net for a schedule Redis lost. Same job id: never a second stop for one activity.
+    if (!idleStopDue(ws, new Date(now))) continue;
+    await scheduleIdleStop(deps.queues, ws, new Date(now));
     stopped++;
   }
   // Disks kept after their branch or pull request went (work found nowhere else): their time is up.

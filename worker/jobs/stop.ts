@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { WorkerDeps } from '../deps.js';
 import type { WorkspaceJob } from '../../lib/queue.js';
 import { transition } from '../../lib/workspaces.js';
+import { idleStopDue } from '../../lib/idle.js';
 import { dropCheckout } from '../source/checkout-handover.js';
 import { describeUnsavedWork, findUnsavedWork } from '../source/unsaved-work.js';
 import type { Workspace } from '../../lib/db/client.js';
@@ -18,7 +19,7 @@ export async function stopJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise
   if (!ws || ws.state === 'deleted' || ws.state === 'stopped') return;
   if (job.data.actor === 'idle') {
     // Someone used it between the reaper's look and now: it is not idle any more.
-    if (ws.state !== 'running' || Date.now() - ws.lastActivityAt.getTime() < ws.idleTimeoutSec * 1000) return;
+    if (!idleStopDue(ws, new Date())) return;
   }
   // The state first (conditionally), so the gateway stops sending traffic and a racing start
   // cannot report `running` on containers that are about to go.
@@ -31,6 +32,7 @@ export async function deleteJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promi
   const ws = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! } });
   if (!ws || ws.state === 'deleted') return;
   if (job.data.keepUnsavedWork && (await keptForUnsavedWork(deps, ws, job.data))) return;
+  if (job.data.refuseIfUnsaved && (await refusedForUnsavedWork(deps, ws, job.data))) return;
   await deps.runtime.removeWorkspace(ws.id, ws.slug);
   await dropCheckout(ws.id);
   const deleted = await transition(deps.db, deps.queues, ws.id, 'deleted', job.data.reason ?? 'deleted', job.data.actor ?? 'worker', { previewHost: null, seededAt: null, runningSha: null });
@@ -62,6 +64,24 @@ async function keptForUnsavedWork(deps: WorkerDeps, ws: Workspace, data: Workspa
     'To save the work, open the IDE (it starts the workspace) and push it; to delete it now, comment `/berth delete` or use Delete on the workspace page.';
   await stopKept(deps, ws, data, until, notice);
   deps.log(`workspace ${ws.id} (${ws.slug}) kept instead of deleted: ${what}`);
+  return true;
+}
+
+/**
+ * `/berth delete` (without `--force`) of a disk with work found nowhere else: nothing happens,
+ * and the pull request gets the list and how to delete anyway. When Berth cannot tell, it
+ * says so and deletes nothing either.
+ */
+async function refusedForUnsavedWork(deps: WorkerDeps, ws: Workspace, data: WorkspaceJob): Promise<boolean> {
+  const check = await findUnsavedWork(deps.runtime, await diskSpec(deps, ws), [ws.runningSha, ws.headSha]);
+  if (check.kind === 'none') return false;
+  const what = check.kind === 'found' ? `its disk holds work that is not on GitHub: ${describeUnsavedWork(check.work)}` : `Berth could not tell whether its disk holds work that is not on GitHub (${check.reason})`;
+  const body =
+    `⚠️ The workspace of \`${ws.branch}\` was not deleted: ${what}. ` +
+    'Push it from the IDE first, or comment `/berth delete --force` to delete the workspace and its disk anyway.';
+  const issueNumber = data.refuseIfUnsaved?.issueNumber ?? ws.prNumber;
+  if (issueNumber) await deps.queues.enqueueReport({ workspaceId: ws.id, reply: { issueNumber, body } });
+  deps.log(`workspace ${ws.id} (${ws.slug}) not deleted: ${what}`);
   return true;
 }
 
