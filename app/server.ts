@@ -16,6 +16,7 @@ import { IdeGateway } from './ide/ide-gateway.js';
 import { GitCredentials } from './ide/git-credentials.js';
 import { Metrics } from './metrics.js';
 import { createDashboard } from './dashboard/routes.js';
+import { variablesHandler } from './variables/routes.js';
 import { readinessHandler } from './dashboard/readiness.js';
 import { DockerContainerReader, type ContainerReader } from './dashboard/containers.js';
 import { isBackendUnavailable } from '../lib/errors.js';
@@ -70,7 +71,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const metrics = new Metrics(deps, (req) => auth.currentUser(req));
   const containers = options.containers ?? new DockerContainerReader();
   const webhookHandler = webhookEndpoint(probot, WEBHOOK_PATH, probot.log);
-  const dashboard: Handler[] = [createDashboard(deps, { auth, probot, containers })];
+  const dashboard: Handler[] = [variablesHandler(deps, { auth, probot }), createDashboard(deps, { auth, probot, containers })];
   // BERTH_URL's own host is never a workspace's, even when its name would parse as one
   // (BERTH_URL berth.example.com with previews on *.example.com): Berth's pages stay Berth's.
   const berthHost = new URL(deps.config.berthUrl).hostname;

@@ -4,6 +4,7 @@ import type { AppDeps } from '../deps.js';
 import type { Auth, RepoAccess, SessionUser } from '../auth/types.js';
 import { sendPage, type Handler } from '../http.js';
 import { workspaceLinks } from '../github/links.js';
+import { sshLinks } from '../ssh/links.js';
 import type { RepoConfig } from '../../lib/repo-config.js';
 import { DockerContainerReader, type ContainerReader } from './containers.js';
 import { FormTooLargeError, readForm, setFlash, takeFlash } from './forms.js';
@@ -155,10 +156,15 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
       repo: { fullName: ws.repository.fullName, htmlUrl: ws.repository.htmlUrl },
       access,
       services: serviceRows(config?.services ?? [], config?.preview.service ?? ws.previewService, running),
+      // names and layers the newest start gave the services (worker/variables.ts), never values
+      variables: Array.isArray(ws.variableSources) ? ws.variableSources : [],
+      variablesUrl: `/repos/${ws.repository.owner}/${ws.repository.name}/variables`,
       dockerReachable: running !== null,
       builds: builds.map((b) => buildRow(b, ws.currentBuildId, at, berthUrl)),
       events: events.map((e) => eventRow({ ...e, fromState: e.fromState as State | null, toState: e.toState as State }, at)),
       links,
+      // SSH is a shell in the workspace: shown to those who may open one (write access)
+      ssh: access === 'write' ? sshLinks(deps.config, ws.slug) : null,
       returnTo: `/workspaces/${ws.id}`,
       flash,
       refresh: shouldAutoRefresh([row.state], Boolean(row.pending) || Boolean(flash)) ? AUTO_REFRESH_S : undefined,
