@@ -29,6 +29,11 @@ export interface WorkspaceJob {
    * someone asking for the deletion.
    */
   keepUnsavedWork?: boolean;
+  /**
+   * delete: do nothing when the disk holds work found nowhere else (or Berth cannot tell), and
+   * reply with what it holds on this pull request (`/berth delete` without `--force`)
+   */
+  refuseIfUnsaved?: { issueNumber?: number };
 }
 export interface ReportJob {
   workspaceId: string;
@@ -52,7 +57,7 @@ export interface CommandJob {
   /** when the comment was written (GitHub's created_at): `/berth approve` approves the head of then */
   commentCreatedAt?: string;
   /** `sha`: the commit named by `/berth approve <sha>` */
-  commands: Array<{ verb: string; sha?: string; withSecrets?: boolean } | { unknown: string }>;
+  commands: Array<{ verb: string; sha?: string; withSecrets?: boolean; force?: boolean } | { unknown: string }>;
 }
 
 const defaults: JobsOptions = {

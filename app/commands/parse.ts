@@ -11,7 +11,8 @@ const SHORT: Record<string, Verb> = { stop: 'stop', start: 'start', refresh: 're
  * `sha`: the commit named after `/berth approve` (checked when the command runs);
  * `withSecrets`: `/berth approve --with-secrets`, which also gives that commit the secrets
  */
-export type ParsedCommand = { verb: Verb; sha?: string; withSecrets?: boolean } | { unknown: string };
+/** `force`: `/berth delete --force` (delete even when the disk holds work found nowhere else) */
+export type ParsedCommand = { verb: Verb; sha?: string; withSecrets?: boolean; force?: boolean } | { unknown: string };
 
 export const MAX_COMMANDS = 5;
 
@@ -39,6 +40,7 @@ export function parseCommands(body: string): ParsedCommand[] {
       const withSecrets = args.some((a) => a.toLowerCase() === '--with-secrets');
       const sha = args.find((a) => a.toLowerCase() !== '--with-secrets');
       if (verb === 'approve' && (sha || withSecrets)) found.push({ verb, ...(sha ? { sha: sha.slice(0, 64) } : {}), ...(withSecrets ? { withSecrets } : {}) });
+      else if (verb === 'delete' && m[3]?.toLowerCase() === '--force') found.push({ verb, force: true });
       else found.push((VERBS as readonly string[]).includes(verb) ? { verb: verb as Verb } : { unknown: verb.slice(0, 40) });
     }
     if (found.length >= MAX_COMMANDS) break;
@@ -54,7 +56,8 @@ export const HELP_TEXT = `**Berth commands** (at the start of a line in a pull r
 | \`/berth start\` or \`/start\` | Start it again on the newest successful build |
 | \`/berth refresh\` or \`/refresh\` | Build the branch's newest commit and restart on it, keeping the disk |
 | \`/berth rebuild\` | Rebuild without Docker's cache and restart |
-| \`/berth delete\` | Delete the workspace, containers and disk |
+| \`/berth delete\` | Delete the workspace, containers and disk; when the disk holds work found nowhere else (uncommitted files, unpushed commits), Berth lists it and deletes nothing |
+| \`/berth delete --force\` | Delete it even so |
 | \`/berth status\` | Check what is really running and update this pull request |
 | \`/berth approve\` | Build a fork's pull request at the commit it had when you wrote the comment (a later push needs approval again) |
 | \`/berth approve <sha>\` | The same, naming the commit you reviewed (at least 7 characters; it must still be the head) |

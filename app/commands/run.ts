@@ -53,13 +53,13 @@ export async function runCommands(deps: AppDeps, probot: Probot, permissions: Pe
         continue;
       }
     }
-    lines.push(await runOne(deps, octokit, repo, job, command.verb, command.sha, command.withSecrets));
+    lines.push(await runOne(deps, octokit, repo, job, command.verb, command.sha, command.withSecrets, command.force));
   }
   if (job.commentId) await octokit.rest.reactions.createForIssueComment({ ...target, comment_id: job.commentId, content: 'rocket' });
   await reply(lines.join('\n'));
 }
 
-async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: CommandJob, verb: string, askedSha?: string, withSecrets = false): Promise<string> {
+async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: CommandJob, verb: string, askedSha?: string, withSecrets = false, force = false): Promise<string> {
   const by = `@${job.sender}`;
   if (verb === 'help') return HELP_TEXT;
   const ws = await findWorkspace(deps, octokit, repo, job);
@@ -77,8 +77,15 @@ async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: Co
       await enqueue('start', `started by ${by}`);
       return `▶️ Starting the workspace of \`${ws.branch}\` on its newest successful build.`;
     case 'delete':
-      await enqueue('delete', `deleted by ${by}`);
-      return `🗑️ Deleting the workspace of \`${ws.branch}\`, its containers and its disk.`;
+      // A disk Berth already kept for its work (the comment listed it) is deleted when asked.
+      if (force || ws.keptUntil) {
+        await enqueue('delete', `deleted by ${by}`);
+        return `🗑️ Deleting the workspace of \`${ws.branch}\`, its containers and its disk.`;
+      }
+      // The disk is looked at by the worker (git runs only in its sealed container): it deletes,
+      // or replies here with what exists only on the disk.
+      await deps.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: by, reason: `deleted by ${by}`, refuseIfUnsaved: { issueNumber: job.issueNumber } });
+      return `🗑️ Deleting the workspace of \`${ws.branch}\`, its containers and its disk, unless the disk holds work found nowhere else: then Berth lists it here and deletes nothing.`;
     case 'status':
       await enqueue('status', `status requested by ${by}`);
       return `🔎 Checking what is really running for \`${ws.branch}\`; the Berth comment above will be updated.`;

@@ -10,6 +10,12 @@ describe('parseCommands', () => {
     expect(parseCommands('/berth')).toEqual([{ verb: 'help' }]);
   });
 
+  it('reads `/berth delete --force`', () => {
+    expect(parseCommands('/berth delete')).toEqual([{ verb: 'delete' }]);
+    expect(parseCommands('/berth delete --force')).toEqual([{ verb: 'delete', force: true }]);
+    expect(parseCommands('/berth delete --forced')).toEqual([{ verb: 'delete' }]);
+  });
+
   it('reports unknown verbs', () => {
     expect(parseCommands('/berth explode')).toEqual([{ unknown: 'explode' }]);
   });

@@ -25,6 +25,13 @@ describe('unsaved work on a workspace disk', () => {
     expect(parseUnsavedWorkOutput('@@status\n@@unpushed\nfatal: bad revision\n@@stashes\n0\n@@end')).toBeNull();
   });
 
+  it('names the unpushed commits (sha and subject) when the script lists them', () => {
+    const out = ['@@status', '@@unpushed', '2', '@@stashes', '0', '@@end', '@@commits', 'abc1234 Work in progress', 'def5678 First try', '@@commits-end', ''].join('\n');
+    const work = parseUnsavedWorkOutput(out);
+    expect(work).toEqual({ files: [], fileCount: 0, unpushedCommits: 2, commits: ['abc1234 Work in progress', 'def5678 First try'], stashes: 0 });
+    expect(describeUnsavedWork(work as never)).toBe('2 unpushed commits (abc1234 Work in progress, def5678 First try)');
+  });
+
   it('a disk without a checkout', () => {
     expect(parseUnsavedWorkOutput('@@norepo\n')).toBe('no-repository');
   });

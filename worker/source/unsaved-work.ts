@@ -11,6 +11,8 @@ export interface UnsavedWork {
   files: string[];
   fileCount: number;
   unpushedCommits: number;
+  /** the newest few of them: abbreviated sha and subject */
+  commits?: string[];
   stashes: number;
 }
 
@@ -34,6 +36,9 @@ git rev-list --count --branches --not --remotes $known || exit 4
 echo '@@stashes'
 git rev-list --walk-reflogs --count refs/stash 2>/dev/null || echo 0
 echo '@@end'
+echo '@@commits'
+git log -n 5 --format='%h %s' --branches --not --remotes $known 2>/dev/null
+echo '@@commits-end'
 `;
 
 export type UnsavedWorkCheck = { kind: 'none' } | { kind: 'found'; work: UnsavedWork } | { kind: 'unknown'; reason: string };
@@ -70,7 +75,9 @@ export function parseUnsavedWorkOutput(output: string): UnsavedWork | 'no-reposi
   if (!Number.isInteger(unpushed) || !Number.isInteger(stashes)) return null;
   // "XY path" or "XY old -> new"; quoted when the name has odd characters (git's own escaping)
   const files = status.map((l) => l.slice(3).split(' -> ').pop()!);
-  return { files: files.slice(0, 5), fileCount: files.length, unpushedCommits: unpushed, stashes };
+  const c = at('@@commits');
+  const commits = c > end ? lines.slice(c + 1, Math.max(c + 1, at('@@commits-end'))).filter((l) => l.trim()).map((l) => l.slice(0, 100)) : [];
+  return { files: files.slice(0, 5), fileCount: files.length, unpushedCommits: unpushed, ...(commits.length ? { commits } : {}), stashes };
 }
 
 /** "3 changed or new files (a.txt, b/c.ts, …), 2 unpushed commits" */
@@ -80,7 +87,10 @@ export function describeUnsavedWork(work: UnsavedWork): string {
     const more = work.fileCount > work.files.length ? ', …' : '';
     parts.push(`${work.fileCount} changed or new ${work.fileCount === 1 ? 'file' : 'files'} (${work.files.join(', ')}${more})`);
   }
-  if (work.unpushedCommits) parts.push(`${work.unpushedCommits} unpushed ${work.unpushedCommits === 1 ? 'commit' : 'commits'}`);
+  if (work.unpushedCommits) {
+    const names = work.commits?.length ? ` (${work.commits.join(', ')}${work.unpushedCommits > work.commits.length ? ', …' : ''})` : '';
+    parts.push(`${work.unpushedCommits} unpushed ${work.unpushedCommits === 1 ? 'commit' : 'commits'}${names}`);
+  }
   if (work.stashes) parts.push(`${work.stashes} ${work.stashes === 1 ? 'stash' : 'stashes'}`);
   return parts.join(', ');
 }
