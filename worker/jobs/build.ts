@@ -65,8 +65,10 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
       const octokit = await deps.probot.auth(Number(ws.repository.installationId));
       const { config: merged } = await octokit.config.get({ owner: ws.repository.owner, repo: ws.repository.name, path: CONFIG_PATH, branch: build.sha });
       return stringify(merged);
-    });
+    }, { repoName: ws.repository.name });
     log.line(`configuration from ${config.source}: services ${config.services.map((s) => s.name).join(', ')}`);
+    // compose and devcontainer.json: what Berth made of them, and what it ignored and why
+    for (const line of config.plan ?? []) log.line(`  ${line}`);
     // names only: every required or referenced variable has a value for this branch (issue 16);
     // the values reach the running services at the start, never this build
     await assertVariablesSet(deps, ws, build.sha, config);

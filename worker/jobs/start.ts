@@ -6,6 +6,7 @@ import type { WorkspaceJob } from '../../lib/queue.js';
 import type { RepoConfig } from '../../lib/repo-config.js';
 import type { Build, Repository, Workspace } from '../../lib/db/client.js';
 import { transition } from '../../lib/workspaces.js';
+import { scheduleIdleStop } from '../../lib/idle-stop.js';
 import { cloneToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { formatDuration } from '../../lib/config.js';
@@ -15,9 +16,10 @@ import { cloneAt } from '../source/clone.js';
 import { dropCheckout, takeCheckout } from '../source/checkout-handover.js';
 import { fastForwardCheckout, type SyncResult } from '../source/disk-sync.js';
 import { diskCheckoutAt } from '../source/pushed-from-disk.js';
-import type { WorkspaceRunSpec } from '../runtime/types.js';
+import type { Rollout, WorkspaceRunSpec } from '../runtime/types.js';
 import { applyWorkspaceVariables } from '../variables.js';
 import { sourceOf, userMessage } from './build.js';
+import { ideCustomizations, runAttachLifecycle, runStartLifecycle } from './devcontainer-lifecycle.js';
 
 /**
  * Starts a workspace on the newest successful build of its branch: disk, checkout (first
@@ -52,6 +54,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
   }
   // issue 14: a commit pushed from the workspace itself is recorded, not restarted onto
   if (job.data.actor === 'worker' && (await pushedFromWorkspace(deps, ws, build))) return;
+  // issue 13: a new commit of a workspace that serves rolls out next to the running version
+  const rolling = rollsOut(deps, ws, build, job.data);
   const started = await transition(
     db,
     queues,
@@ -59,7 +63,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     'starting',
     job.data.reason && job.data.actor !== 'worker' ? `${job.data.reason}: starting ${build.sha.slice(0, 7)}` : `starting ${build.sha.slice(0, 7)}`,
     job.data.actor ?? 'worker',
-    { currentBuildId: build.id, previewHost: null, ideState: null },
+    // a rollout keeps the running version's preview (and IDE) until the switch
+    rolling ? { currentBuildId: build.id } : { currentBuildId: build.id, previewHost: null, ideState: null },
     onlyIf ? { from: onlyIf as Workspace['state'][] } : {},
   );
   if (!started) return; // a racing stop or delete won
@@ -69,6 +74,7 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     await db.workspace.update({ where: { id: ws.id }, data: { stateReason: reason } });
     await queues.enqueueReport({ workspaceId: ws.id, buildId: build.id });
   };
+  let rollout: Rollout | null = null;
   try {
     if (!(await makeRoom(deps, ws))) {
       await progress('waiting for a free slot: the maximum of running workspaces is reached');
@@ -82,12 +88,13 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     await deps.runtime.removeTasks(ws.id, ORPHAN_TASK_WAIT_MS);
     const { created } = await deps.runtime.ensureDisk(spec);
     let seededAt = created ? null : ws.seededAt;
+    let checkoutMoved = false;
     if (created || (await neverPopulated(deps, ws, spec))) {
       await progress('cloning the repository onto the workspace disk');
       await populate(deps, ws, build, spec, log);
     } else if (ws.runningSha !== build.sha) {
       await progress(`updating the checkout to ${build.sha.slice(0, 7)}`);
-      await updateCheckout(deps, ws, build, spec, log);
+      checkoutMoved = await updateCheckout(deps, ws, build, spec, log);
     }
     // the build's checkout, when neither step needed it (a restart of the same commit)
     await dropCheckout(ws.id);
@@ -105,34 +112,53 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
           continue;
         }
         await progress(`seeding (${service.name})`);
-        await runStep(deps, spec, service.name, 'seed', service.seed!, log, onDisk ? seedMarkCommand(service.name) : undefined);
+        const checkoutDir = spec.services.find((s) => s.name === service.name)?.checkoutMount;
+        await runStep(deps, spec, service.name, 'seed', service.seed!, log, onDisk ? seedMarkCommand(service.name, checkoutDir) : undefined);
       }
       seededAt = new Date();
       await db.workspace.update({ where: { id: ws.id }, data: { seededAt } });
     }
     await progress('starting services');
-    const endpoints = await deps.runtime.startServices(spec);
-    for (const service of config.services.filter((s) => s.port)) {
+    // compose's depends_on: healthy dependencies and one-shots (a migration service) first
+    rollout = rolling ? await deps.runtime.rollOut!(spec) : null;
+    const endpoints = rollout ? rollout.endpoints : await deps.runtime.startServices(spec, { healthTimeoutMs: deps.config.BERTH_HEALTH_TIMEOUT, taskTimeoutMs: deps.config.BERTH_TASK_TIMEOUT, onLog: log.write });
+    // devcontainer.json: postCreateCommand (once per disk), updateContentCommand, postStartCommand
+    await runStartLifecycle(deps, spec, config, checkoutMoved, progress, log);
+    // portOptional: a devcontainer's keep-alive serves its forwarded port only once someone starts the app
+    for (const service of config.services.filter((s) => s.port && !s.portOptional)) {
       const endpoint = endpoints.find((e) => e.service === service.name)!;
       await progress(`waiting for ${service.name} to answer ${service.health ?? '/'}`);
       await deps.runtime.waitHealthy(spec, endpoint, service.port!, service.health ?? '/', deps.config.BERTH_HEALTH_TIMEOUT);
     }
     const ideService = ideServiceOf(deps, spec, config, log);
+    // a rollout leaves a running VS Code alone: its session (open files, terminals) goes on
+    const keepsIde = Boolean(rollout && ideService && ws.ideState === 'running');
     const preview = endpoints.find((e) => e.service === config.preview.service)!;
-    const previewPort = config.services.find((s) => s.name === config.preview.service)!.port!;
-    log.line(`==> running: preview service ${preview.service} at ${preview.host}:${previewPort}`);
+    // none for a devcontainer without forwardPorts: it has an IDE and no preview
+    const previewPort = config.services.find((s) => s.name === config.preview.service)!.port ?? null;
+    log.line(previewPort ? `==> running: preview service ${preview.service} at ${preview.host}:${previewPort}` : `==> running: no preview (no port to preview), the IDE works in ${preview.service}`);
     await log.flush();
     await db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(), previewService: preview.service } });
     const done = await transition(db, queues, ws.id, 'running', `running ${build.sha.slice(0, 7)}`, job.data.actor ?? 'worker', {
       runningSha: build.sha,
       previewHost: preview.host,
       previewPort,
-      ideState: ideService ? 'starting' : null,
+      ...(keepsIde ? {} : { ideState: ideService ? 'starting' : null }),
     });
     if (!done) await deps.runtime.stopServices(ws.id); // stopped or deleted meanwhile
+    else await scheduleIdleStop(queues, done);
+    if (done && rollout) {
+      // Switched: the gateways proxy to the new version once their lookup (0.25 s) expires;
+      // requests already on their way to the old one finish within its stop grace.
+      await new Promise((r) => setTimeout(r, ROLLOUT_SWITCH_MS));
+      await rollout.retire();
+      log.line('==> the previous version stopped');
+      await log.flush();
+    }
     // After `running`: the preview does not wait for VS Code (about a second and a half).
-    else if (ideService) await startIde(deps, ws.id, spec, ideService, log);
+    if (done && ideService && !keepsIde) await startIde(deps, ws.id, spec, ideService, log, config);
   } catch (err) {
+    if (rolling) return keepRunningVersion(deps, ws, build, rollout, err, log);
     if (attempt < 2 && (await engineTrouble(deps, err))) {
       // Not the workspace's fault: wait for the engine, then start again from the top.
       log.line(`==> the Docker engine is not answering (${(err as Error).message}); waiting for it`);
@@ -148,6 +174,40 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     await transition(db, queues, ws.id, 'failed', log.redact(`${message}${tail}`).slice(0, 4000), 'worker', { previewHost: null });
     if (!(err instanceof BerthError)) deps.log(`start of ${ws.id} failed: ${(err as Error).stack}`);
   }
+}
+
+/** a rollout waits this long after the switch before it stops the old version (the gateways' lookup cache: 0.25 s) */
+const ROLLOUT_SWITCH_MS = 1_000;
+
+/**
+ * A new commit rolls out next to the running version (Runtime.rollOut) when the workspace
+ * serves one: its build's start, on a runtime that can, for services without compose's
+ * depends_on ordering or devcontainer lifecycle commands (those restart the workspace).
+ */
+function rollsOut(deps: WorkerDeps, ws: Workspace, build: Build, data: WorkspaceJob): boolean {
+  if (data.actor !== 'worker' || !deps.runtime.rollOut || !ws.previewHost) return false;
+  if (!['running', 'building', 'queued'].includes(ws.state) || ws.runningSha === null) return false;
+  const config = build.config as unknown as RepoConfig;
+  if (config.lifecycle) return false;
+  return !runSpec(deps, ws, build, config).services.some((s) => s.dependsOn || s.oneShot);
+}
+
+/**
+ * A new commit that failed to roll out (migrate, start, health): its containers go, the running
+ * version keeps serving, and the workspace says so.
+ */
+async function keepRunningVersion(deps: WorkerDeps, ws: Workspace, build: Build, rollout: Rollout | null, err: unknown, log: BuildLog): Promise<void> {
+  const message = await explainWorkspaceFailure(deps.runtime, ws.slug, 'start', userMessage(err), err instanceof StepFailedError ? err.logTail : undefined);
+  const tail = err instanceof StepFailedError && err.logTail ? `\n${err.logTail}` : '';
+  log.line(`error: ${message}${tail}`);
+  log.line(`==> ${build.sha.slice(0, 7)} did not start; ${ws.runningSha?.slice(0, 7)} keeps running`);
+  await log.flush();
+  await rollout?.abandon().catch(() => {});
+  const notice = log.redact(`Commit ${build.sha.slice(0, 7)} did not start (${message}), so ${ws.runningSha?.slice(0, 7)} keeps running. Push a fix, or comment \`/berth refresh\`.`).slice(0, 2000);
+  await deps.db.workspace.update({ where: { id: ws.id }, data: { notice } });
+  const back = await transition(deps.db, deps.queues, ws.id, 'running', `running ${ws.runningSha?.slice(0, 7)}: ${build.sha.slice(0, 7)} failed to start`, 'worker', {}, { from: ['starting'] });
+  if (back) await scheduleIdleStop(deps.queues, back);
+  if (!(err instanceof BerthError)) deps.log(`rollout of ${build.sha} on ${ws.id} failed: ${(err as Error).stack}`);
 }
 
 /** An unexpected error while the engine is restarting or gone, as opposed to a problem of the workspace. */
@@ -203,8 +263,9 @@ async function makeRoom(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
  */
 const seedMark = (service: string) => `.git/berth-seeded-${service}`;
 
-function seedMarkCommand(service: string): string {
-  return `{ if [ -d /workspace/.git ]; then : > /workspace/${seedMark(service)}; fi; }`;
+/** `dir`: where the service sees the checkout (compose may mount it elsewhere than /workspace) */
+function seedMarkCommand(service: string, dir = '/workspace'): string {
+  return `{ if [ -d '${dir}/.git' ]; then : > '${dir}/${seedMark(service)}'; fi; }`;
 }
 
 /** asked of the engine: nothing on the host reads a workspace disk (its files and links are the workspace's) */
@@ -241,12 +302,14 @@ function ideServiceOf(deps: WorkerDeps, spec: WorkspaceRunSpec, config: RepoConf
  * Starts code-server next to the running services. Never fatal: without it the IDE link opens
  * a terminal instead, and the log says why. Until it answers, the IDE host says it is starting.
  */
-async function startIde(deps: WorkerDeps, workspaceId: string, spec: WorkspaceRunSpec, service: string, log: BuildLog) {
+async function startIde(deps: WorkerDeps, workspaceId: string, spec: WorkspaceRunSpec, service: string, log: BuildLog, config: RepoConfig) {
   let ideState = 'running';
   try {
     log.line('==> starting the IDE (VS Code)');
-    await deps.runtime.startIde(spec, { service, codeServerDir: deps.config.codeServerDir }, deps.config.BERTH_IDE_TIMEOUT);
+    // devcontainer.json customizations.vscode: settings as machine settings, extensions from .vsix files
+    await deps.runtime.startIde(spec, { service, codeServerDir: deps.config.codeServerDir, ...ideCustomizations(config, log) }, deps.config.BERTH_IDE_TIMEOUT);
     log.line('==> IDE: VS Code is running');
+    await runAttachLifecycle(deps, spec, config, log);
   } catch (err) {
     ideState = 'unavailable';
     // The usual cause: an image without glibc (alpine, distroless), where the install's node cannot run.
@@ -294,7 +357,17 @@ export function runSpec(deps: WorkerDeps, ws: Workspace, build: Build, config: R
       port: s.port,
       data: s.data,
       health: s.health,
-      mountsWorkspace: Boolean(s.build),
+      // built from the repository, or an image with the repository mounted (compose `.:/app`)
+      mountsWorkspace: Boolean(s.build) || s.checkoutMount !== undefined,
+      entrypoint: s.entrypoint,
+      args: s.args,
+      workingDir: s.workingDir,
+      user: s.user,
+      healthcheck: s.healthcheck,
+      dependsOn: s.dependsOn,
+      volumes: s.volumes,
+      checkoutMount: s.checkoutMount,
+      oneShot: s.oneShot,
     })),
   };
 }
@@ -322,8 +395,8 @@ async function clone(deps: WorkerDeps, ws: Workspace & { repository: Repository 
  * Berth made on the host (the build's, else a new one), so no token and nothing of Berth's enters
  * the disk's side, and nothing the workspace wrote into .git runs on the host.
  */
-async function updateCheckout(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, spec: WorkspaceRunSpec, log: BuildLog) {
-  if (!spec.services.some((s) => s.mountsWorkspace)) return;
+async function updateCheckout(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, spec: WorkspaceRunSpec, log: BuildLog): Promise<boolean> {
+  if (!spec.services.some((s) => s.mountsWorkspace)) return false;
   const checkout = (await takeCheckout(ws.id, build.sha)) ?? (await clone(deps, ws, build, log));
   let sync: SyncResult;
   try {
@@ -339,6 +412,7 @@ async function updateCheckout(deps: WorkerDeps, ws: Workspace & { repository: Re
     notice = `Berth could not update the checkout on the workspace disk (${sync.detail}); the services run the images of ${build.sha.slice(0, 7)}. Run \`git pull\` in the IDE terminal.`;
   }
   await deps.db.workspace.update({ where: { id: ws.id }, data: { notice } });
+  return sync.result === 'updated';
 }
 
 async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog, onSuccess?: string) {

@@ -5,7 +5,7 @@
  * and `removeWorkspace` find them by label, never by guessing names. Names are still
  * deterministic (`berth-<slug>-…`) so an operator running `docker ps` can tell what is what.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,9 +30,11 @@ import type {
   DiskGitResult,
   DiskPlace,
   IdeSpec,
+  Rollout,
   Runtime,
   ServiceEndpoint,
   ServiceRunSpec,
+  StartOptions,
   TaskOptions,
   TaskResult,
   WorkspaceRunSpec,
@@ -46,6 +48,8 @@ export const LABELS = {
   role: 'berth.role',
   /** which Berth owns the object: several Berths (or test runs) may share one Docker engine */
   instance: 'berth.instance',
+  /** a hash of a service container's configuration: a rollout keeps a container whose hash is unchanged */
+  config: 'berth.config',
 } as const;
 
 type Role = 'service' | 'task' | 'ide';
@@ -67,6 +71,8 @@ export const dockerNames = {
   /** a dot cannot appear in a service name, so these never collide with a service's */
   ideContainer: (slug: string) => `berth-${slug}.ide`,
   ideVolume: (slug: string) => `berth-${slug}.ide`,
+  /** a compose named volume of the workspace (names may hold `_` and `.`: after `.vol-`, the slug is behind) */
+  namedVolume: (slug: string, volume: string) => `berth-${slug}.vol-${volume}`,
 };
 
 /** where the IDE container sees the code-server install (read-only) and keeps its state */
@@ -320,6 +326,8 @@ export class DockerRuntime implements Runtime {
     const created = await this.ensureVolume(spec, dockerNames.workspaceVolume(spec.slug));
     for (const service of spec.services) {
       if (service.data) await this.ensureVolume(spec, await this.dataVolumeOf(spec, service), service.name);
+      // compose's named volumes: on the workspace's disk like data volumes (stop keeps, delete removes)
+      for (const v of service.volumes ?? []) await this.ensureVolume(spec, dockerNames.namedVolume(spec.slug, v.name));
     }
     return { created };
   }
@@ -478,6 +486,11 @@ export class DockerRuntime implements Runtime {
       name: `${dockerNames.container(spec.slug, service.name)}.task-${suffix()}`,
       Cmd: shellCommand(command),
     });
+    return this.runToCompletion(container, onLog, opts);
+  }
+
+  /** Starts a created task container, follows its output, kills it at the time limit, removes it. */
+  private async runToCompletion(container: Dockerode.Container, onLog?: (t: string) => void, opts: TaskOptions = {}): Promise<TaskResult> {
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -534,24 +547,136 @@ export class DockerRuntime implements Runtime {
     });
   }
 
-  async startServices(spec: WorkspaceRunSpec): Promise<ServiceEndpoint[]> {
+  async startServices(spec: WorkspaceRunSpec, opts: StartOptions = {}): Promise<ServiceEndpoint[]> {
     await this.ensureDisk(spec);
     await this.stopServices(spec.workspaceId);
+    if (spec.services.some((s) => s.dependsOn || s.oneShot)) return this.startByDependencies(spec, opts);
     const endpoints: ServiceEndpoint[] = [];
     // `image:` services (databases, caches) first, so the app finds them when it boots.
     for (const service of startOrder(spec.services)) endpoints.push(await this.startService(spec, service));
     return endpoints;
   }
 
-  private async startService(spec: WorkspaceRunSpec, service: ServiceRunSpec): Promise<ServiceEndpoint> {
-    const name = dockerNames.container(spec.slug, service.name);
+  /**
+   * compose's depends_on: services in dependency order (file order among equals); before a
+   * service starts, its service_healthy dependencies pass their health check and its
+   * service_completed_successfully ones (one-shots, e.g. a migration) have exited 0.
+   */
+  private async startByDependencies(spec: WorkspaceRunSpec, opts: StartOptions): Promise<ServiceEndpoint[]> {
+    const endpoints = new Map<string, ServiceEndpoint>();
+    const healthy = new Set<string>();
+    for (const service of dependencyOrder(spec.services)) {
+      for (const [dep, condition] of Object.entries(service.dependsOn ?? {})) {
+        const endpoint = endpoints.get(dep);
+        if (condition !== 'service_healthy' || healthy.has(dep) || !endpoint) continue;
+        opts.onLog?.(`==> waiting for ${dep} to be healthy (${service.name} depends on it)\n`);
+        await this.waitContainerHealthy(spec, endpoint, opts.healthTimeoutMs ?? 120_000);
+        healthy.add(dep);
+      }
+      if (service.oneShot) await this.runOneShot(spec, service, opts);
+      else endpoints.set(service.name, await this.startService(spec, service));
+    }
+    return [...endpoints.values()];
+  }
+
+  /**
+   * A new commit without downtime: starts the services of `spec` next to the running ones (new
+   * containers under a generation suffix, on the same network and alias), keeps running a
+   * service whose container would be the same (an unchanged `image:` database), and leaves the
+   * switch to the caller: `retire()` then stops the replaced containers, `abandon()` removes the
+   * new ones and leaves the old version serving. A changed service with a data volume cannot run
+   * twice on its data: its old container stops before the new one starts.
+   */
+  async rollOut(spec: WorkspaceRunSpec): Promise<Rollout> {
+    await this.ensureDisk(spec);
+    const running = await this.listContainers(spec.workspaceId, 'service');
+    const endpoints: ServiceEndpoint[] = [];
+    const replaced: string[] = [];
+    const started: string[] = [];
+    const abandon = async () => void (await Promise.all(started.map((id) => this.stopAndRemove(id))));
+    try {
+      for (const service of startOrder(spec.services)) {
+        const old = running.filter((c) => c.Labels[LABELS.service] === service.name);
+        const hash = configHash(await this.serviceOptions(spec, service));
+        const same = old.find((c) => c.State === 'running' && c.Labels[LABELS.config] === hash);
+        if (same) {
+          const host = same.NetworkSettings?.Networks?.[dockerNames.network(spec.slug)]?.IPAddress ?? '';
+          endpoints.push({ service: service.name, containerId: same.Id, host });
+          replaced.push(...old.filter((c) => c !== same).map((c) => c.Id));
+          continue;
+        }
+        if (service.data) await Promise.all(old.map((c) => this.stopAndRemove(c.Id)));
+        else replaced.push(...old.map((c) => c.Id));
+        const endpoint = await this.startService(spec, service, `${dockerNames.container(spec.slug, service.name)}.${suffix()}`);
+        started.push(endpoint.containerId);
+        endpoints.push(endpoint);
+      }
+    } catch (err) {
+      await abandon().catch(() => {});
+      throw err;
+    }
+    // services the new commit no longer has go with the old version
+    const names = new Set(spec.services.map((s) => s.name));
+    replaced.push(...running.filter((c) => !names.has(c.Labels[LABELS.service] ?? '')).map((c) => c.Id));
+    return { endpoints, retire: async () => void (await Promise.all(replaced.map((id) => this.stopAndRemove(id)))), abandon };
+  }
+
+  /** what startService creates a service's container with (for its configuration hash) */
+  private async serviceOptions(spec: WorkspaceRunSpec, service: ServiceRunSpec): Promise<Dockerode.ContainerCreateOptions> {
+    return {
+      ...containerConfig(spec, service, 'service', this.instance, service.data ? await this.dataVolumeOf(spec, service) : undefined),
+      ...commandOf(service),
+      ...(service.healthcheck ? { Healthcheck: healthConfig(service.healthcheck) } : {}),
+    };
+  }
+
+  /** A compose one-shot (a migration service): runs as a task, to exit 0, before its dependents. */
+  private async runOneShot(spec: WorkspaceRunSpec, service: ServiceRunSpec, opts: StartOptions): Promise<void> {
+    opts.onLog?.(`==> running ${service.name} to completion (one-shot: its dependents wait for it to exit 0)\n`);
+    const container = await this.docker.createContainer({
+      ...containerConfig(spec, service, 'task', this.instance, service.data ? await this.dataVolumeOf(spec, service) : undefined),
+      name: `${dockerNames.container(spec.slug, service.name)}.task-${suffix()}`,
+      ...commandOf(service),
+    });
+    const result = await this.runToCompletion(container, opts.onLog, { timeoutMs: opts.taskTimeoutMs });
+    if (result.timedOut) {
+      throw new StepFailedError('migrate', `one-shot service ${service.name} did not finish within ${formatDuration(opts.taskTimeoutMs!)} (BERTH_TASK_TIMEOUT), so Berth stopped it: a service others wait for with service_completed_successfully must exit`, result.tail);
+    }
+    if (result.exitCode !== 0) {
+      const why = result.oomKilled ? 'was killed: out of memory' : `exited with code ${result.exitCode}`;
+      throw new StepFailedError('migrate', `one-shot service ${service.name} ${why}; the services that depend on it (service_completed_successfully) were not started`, result.tail);
+    }
+  }
+
+  /** Waits for the engine's health status of a container (compose `healthcheck`) to be healthy. */
+  private async waitContainerHealthy(spec: WorkspaceRunSpec, endpoint: ServiceEndpoint, timeoutMs: number): Promise<void> {
+    const container = this.docker.getContainer(endpoint.containerId);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.assertNotCrashed(container, spec, endpoint.service);
+      const health = (await container.inspect()).State.Health;
+      if (!health) {
+        throw new StepFailedError('start', `service ${endpoint.service} has no healthcheck (neither in the compose file nor in its image), so service_healthy can never be met: add a healthcheck to it, or use condition: service_started`);
+      }
+      if (health.Status === 'healthy') return;
+      const last = health.Log?.[health.Log.length - 1];
+      if (health.Status === 'unhealthy') {
+        throw new StepFailedError('start', `service ${endpoint.service} is unhealthy: its healthcheck failed (exit ${last?.ExitCode ?? '?'})`, (last?.Output ?? '').trim() || (await this.logTail(container)));
+      }
+      if (Date.now() >= deadline) {
+        throw new StepFailedError('start', `service ${endpoint.service} was not healthy within ${Math.round(timeoutMs / 1000)}s`, (last?.Output ?? '').trim() || (await this.logTail(container)));
+      }
+      await sleep(200);
+    }
+  }
+
+  /** `name`: a rollout's next generation runs next to the current one under a name of its own */
+  private async startService(spec: WorkspaceRunSpec, service: ServiceRunSpec, name = dockerNames.container(spec.slug, service.name)): Promise<ServiceEndpoint> {
     // A container left by a crashed worker (or with lost labels) would block the name.
     await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
-    const container = await this.docker.createContainer({
-      ...containerConfig(spec, service, 'service', this.instance, service.data ? await this.dataVolumeOf(spec, service) : undefined),
-      name,
-      Cmd: service.command ? shellCommand(service.command) : undefined,
-    });
+    const options = await this.serviceOptions(spec, service);
+    options.Labels = { ...options.Labels, [LABELS.config]: configHash(options) };
+    const container = await this.docker.createContainer({ ...options, name });
     await container.start();
     const info = await container.inspect();
     // Empty when the process already died and awaits its restart; waitHealthy re-reads it.
@@ -691,6 +816,7 @@ export class DockerRuntime implements Runtime {
       NetworkingConfig: { EndpointsConfig: { [dockerNames.network(spec.slug)]: {} } },
     });
     await this.seedIdeSettings(container);
+    if (ide.settings) await this.writeMachineSettings(container, ide.settings);
     await container.start();
     const info = await container.inspect();
     const endpoint = { service: 'ide', containerId: info.Id, host: info.NetworkSettings.Networks[dockerNames.network(spec.slug)]?.IPAddress ?? '' };
@@ -701,7 +827,43 @@ export class DockerRuntime implements Runtime {
       await ignoreNotFound(container.remove({ force: true }));
       throw err;
     }
+    if (ide.extensions?.length) await this.installIdeExtensions(container, ide.extensions, timeoutMs, ide.onLog);
     return endpoint;
+  }
+
+  /**
+   * A devcontainer's VS Code settings as machine settings (what VS Code does for a dev
+   * container): rewritten at each start from the repository, while the person's own user
+   * settings, kept on the IDE disk, still win.
+   */
+  private async writeMachineSettings(container: Dockerode.Container, settings: Record<string, unknown>): Promise<void> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-ide-machine-'));
+    try {
+      await fs.mkdir(path.join(dir, 'data/Machine'), { recursive: true });
+      await fs.writeFile(path.join(dir, 'data/Machine/settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
+      await container.putArchive(packDirectory(dir), { path: IDE_HOME });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** .vsix files from the disk, with code-server's own CLI in the IDE container; failures are logged */
+  private async installIdeExtensions(container: Dockerode.Container, files: string[], timeoutMs: number, onLog?: (text: string) => void): Promise<void> {
+    for (const file of files) {
+      const result = await execInContainer(
+        this.docker,
+        container,
+        [
+          `${IDE_INSTALL_DIR}/node`,
+          `${IDE_INSTALL_DIR}/node_modules/code-server/out/node/entry.js`,
+          ...['--user-data-dir', `${IDE_HOME}/data`, '--extensions-dir', `${IDE_HOME}/extensions`],
+          '--install-extension',
+          file,
+        ],
+        { timeoutMs, onLog },
+      ).catch((err: Error) => ({ exitCode: -1, tail: err.message, timedOut: false }));
+      onLog?.(result.exitCode === 0 ? `==> IDE: installed the extension ${file}\n` : `==> IDE: the extension ${file} could not be installed (${result.timedOut ? 'it took too long' : `exit code ${result.exitCode}`}): ${result.tail.split('\n').slice(-3).join(' ')}\n`);
+    }
   }
 
   /** Writes VS Code's settings once per IDE disk; a created container's volumes take archives. */
@@ -945,7 +1107,9 @@ function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: 
   return {
     Image: service.image,
     Env: envList(service),
-    WorkingDir: service.mountsWorkspace ? WORKSPACE_DIR : undefined,
+    // compose's working_dir; else /workspace when the checkout is there (berth.yml), else the image's
+    WorkingDir: service.workingDir ?? (service.mountsWorkspace && !service.checkoutMount ? WORKSPACE_DIR : undefined),
+    ...(service.user ? { User: service.user } : {}),
     Labels: { ...labelsOf(spec, service.name, role), [LABELS.instance]: instance },
     HostConfig: {
       NetworkMode: network,
@@ -1007,7 +1171,10 @@ function envList(service: ServiceRunSpec): string[] {
 
 function mountsFor(spec: WorkspaceRunSpec, service: ServiceRunSpec, dataVolume?: string): Dockerode.MountSettings[] {
   const mounts: Dockerode.MountSettings[] = [];
-  if (service.mountsWorkspace) mounts.push(workspaceMount(spec));
+  if (service.mountsWorkspace) mounts.push({ ...workspaceMount(spec), Target: service.checkoutMount ?? WORKSPACE_DIR });
+  for (const v of service.volumes ?? []) {
+    mounts.push({ Type: 'volume', Source: dockerNames.namedVolume(spec.slug, v.name), Target: v.target, ...(v.readOnly ? { ReadOnly: true } : {}) });
+  }
   if (service.data) {
     mounts.push({ Type: 'volume', Source: dataVolume ?? dockerNames.dataVolume(spec.slug, service.name), Target: service.data });
   }
@@ -1024,7 +1191,40 @@ function startOrder(services: ServiceRunSpec[]): ServiceRunSpec[] {
 
 /** Image services are the ones without the workspace mount (see ServiceRunSpec.mountsWorkspace). */
 function isImageService(c: Dockerode.ContainerInfo): boolean {
-  return !c.Mounts.some((m) => m.Destination === WORKSPACE_DIR);
+  // by the disk's name: compose may mount the checkout elsewhere than /workspace
+  const disk = dockerNames.workspaceVolume(c.Labels[LABELS.slug] ?? '');
+  return !c.Mounts.some((m) => m.Destination === WORKSPACE_DIR || m.Name === disk);
+}
+
+/** the container's command: berth.yml's shell command, or compose's exec form and entrypoint */
+function commandOf(service: ServiceRunSpec): Pick<Dockerode.ContainerCreateOptions, 'Cmd' | 'Entrypoint'> {
+  return {
+    Cmd: service.command ? shellCommand(service.command) : service.args,
+    ...(service.entrypoint ? { Entrypoint: service.entrypoint } : {}),
+  };
+}
+
+/** compose's healthcheck as the engine's (durations in nanoseconds) */
+function healthConfig(h: NonNullable<ServiceRunSpec['healthcheck']>): Dockerode.HealthConfig {
+  const ns = (ms?: number) => (ms === undefined ? undefined : Math.round(ms * 1e6));
+  return { Test: h.test, Interval: ns(h.intervalMs), Timeout: ns(h.timeoutMs), Retries: h.retries, StartPeriod: ns(h.startPeriodMs) };
+}
+
+/** depends_on order: each service after what it depends on, otherwise as listed (no cycles: the reader refuses them) */
+function dependencyOrder(services: ServiceRunSpec[]): ServiceRunSpec[] {
+  const out: ServiceRunSpec[] = [];
+  const placed = new Set<string>();
+  const place = (s: ServiceRunSpec, depth: number) => {
+    if (placed.has(s.name) || depth > services.length) return;
+    for (const dep of Object.keys(s.dependsOn ?? {})) {
+      const d = services.find((x) => x.name === dep);
+      if (d) place(d, depth + 1);
+    }
+    placed.add(s.name);
+    out.push(s);
+  };
+  for (const s of services) place(s, 0);
+  return out;
 }
 
 function findService(spec: WorkspaceRunSpec, name: string): ServiceRunSpec {
@@ -1138,6 +1338,12 @@ function abortError(): Error {
   const err = new Error('aborted');
   err.name = 'AbortError';
   return err;
+}
+
+/** the same configuration (image, command, env, mounts, limits) gives the same hash */
+function configHash(options: Dockerode.ContainerCreateOptions): string {
+  const { [LABELS.config]: _old, ...labels } = options.Labels ?? {};
+  return createHash('sha256').update(JSON.stringify({ ...options, Labels: labels })).digest('hex').slice(0, 16);
 }
 
 function suffix(): string {

@@ -1,3 +1,5 @@
+import type { ServiceSpec } from '../../lib/repo-config.js';
+
 /**
  * What the worker needs from a container engine. docker.ts implements it with dockerode;
  * jobs depend on this interface only, so their logic reads as steps, not API calls.
@@ -45,6 +47,30 @@ export interface ServiceRunSpec {
   health?: string;
   /** true for services built from the repository: they get the checkout at /workspace */
   mountsWorkspace: boolean;
+  // ---- from compose (and devcontainer.json): see ServiceSpec in lib/repo-config.ts ----
+  entrypoint?: ServiceSpec['entrypoint'];
+  /** exec form of the command; `command` (sh -c) wins when both are set */
+  args?: string[];
+  workingDir?: string;
+  user?: string;
+  healthcheck?: ServiceSpec['healthcheck'];
+  dependsOn?: ServiceSpec['dependsOn'];
+  /** named volumes of the workspace (each a Docker volume labelled like its disk) */
+  volumes?: ServiceSpec['volumes'];
+  /** where the checkout is mounted instead of /workspace (with mountsWorkspace) */
+  checkoutMount?: string;
+  /** run to completion (exit 0) before the services that depend on it, as a task, on every start */
+  oneShot?: boolean;
+}
+
+/** How startServices waits for what compose's depends_on asks for. */
+export interface StartOptions {
+  /** longest wait for a service_healthy dependency (BERTH_HEALTH_TIMEOUT) */
+  healthTimeoutMs?: number;
+  /** longest run of a one-shot service (BERTH_TASK_TIMEOUT) */
+  taskTimeoutMs?: number;
+  /** a one-shot's output, and a line when one starts */
+  onLog?: (text: string) => void;
 }
 
 export interface WorkspaceRunSpec {
@@ -137,6 +163,12 @@ export interface IdeSpec {
   service: string;
   /** host directory of scripts/install-code-server.sh's install (its own node + code-server) */
   codeServerDir: string;
+  /** VS Code machine settings (devcontainer customizations.vscode.settings), written at each start */
+  settings?: Record<string, unknown>;
+  /** .vsix files in the IDE container (on the disk, /workspace/…) to install once it runs; a failure is logged, not fatal */
+  extensions?: string[];
+  /** the output of the extension installs */
+  onLog?: (text: string) => void;
 }
 
 /** where code-server listens inside the IDE container, on the workspace network only */
@@ -156,6 +188,16 @@ export interface WorkspaceVolume {
   slug?: string;
   /** when Docker created it (ISO time), when the engine says */
   createdAt?: string;
+}
+
+/** A rollout's new containers, started next to the old ones (Runtime.rollOut) */
+export interface Rollout {
+  /** where each service of the new version listens (an unchanged service: its running container) */
+  endpoints: ServiceEndpoint[];
+  /** after the switch: stops and removes the containers the new version replaced */
+  retire(): Promise<void>;
+  /** the new version failed: removes its containers, the old version keeps serving */
+  abandon(): Promise<void>;
 }
 
 export interface Runtime {
@@ -188,8 +230,17 @@ export interface Runtime {
    * act on the container people work in. Optional: without it they run as one-off tasks (runTask).
    */
   execIn?(spec: WorkspaceRunSpec, target: { service: string } | { ide: true }, command: string | string[], opts?: ExecOptions): Promise<TaskResult>;
-  /** (re)creates and starts every service container; returns where each listens */
-  startServices(spec: WorkspaceRunSpec): Promise<ServiceEndpoint[]>;
+  /**
+   * (re)creates and starts every service container; returns where each listens. With depends_on
+   * (compose), in dependency order: waits for service_healthy ones' health checks and runs
+   * one-shots to exit 0 first (StepFailedError('migrate') when one fails).
+   */
+  startServices(spec: WorkspaceRunSpec, opts?: StartOptions): Promise<ServiceEndpoint[]>;
+  /**
+   * starts the services of a new version next to the running ones, for a switch without
+   * downtime; optional: without it a new version restarts the services (startServices)
+   */
+  rollOut?(spec: WorkspaceRunSpec): Promise<Rollout>;
   /** waits for GET http://host:port/path to answer 2xx/3xx while the container keeps running */
   waitHealthy(spec: WorkspaceRunSpec, endpoint: ServiceEndpoint, port: number, path: string, timeoutMs: number): Promise<void>;
   /**

@@ -26,7 +26,7 @@ export async function readRepoConfig(
     const text = loadExtended && /^_extends\s*:/m.test(raw) ? await loadExtended(raw) : raw;
     return parseRepoConfig(text);
   }
-  const devcontainer = await readDevcontainerConfig(dir, { repoName: opts.repoName });
+  const devcontainer = await readDevcontainerConfig(dir, { repoName: opts.repoName, readCompose: readComposeConfig });
   if (devcontainer) return devcontainer;
   const compose = await readComposeConfig(dir);
   if (compose) return compose;
