@@ -259,9 +259,12 @@ export class Gateway {
   }
 }
 
-/** The old containers keep serving while a newer commit is queued or building. */
+/**
+ * The old containers keep serving while a newer commit is queued, building or rolling out
+ * (`starting` with the running version's address kept; a start from stopped has none).
+ */
 function proxiable(ws: Lookup): boolean {
-  return Boolean(ws.previewHost && ws.previewPort) && ['running', 'queued', 'building'].includes(ws.state);
+  return Boolean(ws.previewHost && ws.previewPort) && ['running', 'queued', 'building', 'starting'].includes(ws.state);
 }
 
 /**

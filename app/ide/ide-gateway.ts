@@ -251,9 +251,9 @@ export class IdeGateway {
   }
 }
 
-/** The workspace's containers are up (old ones keep serving while a newer commit builds). */
+/** The workspace's containers are up (old ones keep serving while a newer commit builds or rolls out). */
 function live(ws: IdeWorkspace): boolean {
-  return Boolean(ws.previewHost) && ['running', 'queued', 'building'].includes(ws.state);
+  return Boolean(ws.previewHost) && ['running', 'queued', 'building', 'starting'].includes(ws.state);
 }
 
 function programOf(ide: string): TerminalProgram {
