@@ -1,10 +1,12 @@
 import { run } from 'probot';
 import { loadConfig, type BerthConfig } from '../lib/config.js';
+import { ConfigurationError } from '../lib/errors.js';
 import { bootInfra, loadDotEnv } from '../lib/boot.js';
 import { createProbotFor, type OctokitClass } from '../lib/github-app.js';
 import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logger } from '../lib/log.js';
 import { closeOnSignals, runAsMain } from '../lib/process.js';
 import { createBerthServer } from './server.js';
+import { SshServer } from './ssh/server.js';
 
 /**
  * `npm start`: the web app (webhooks, gateway, dashboard) and, unless BERTH_ROLE=app, the
@@ -33,11 +35,27 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
   const address = web.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   log(`listening on port ${port}: webhooks at ${config.berthUrl}/api/github/webhooks, previews at http://<slug>.${config.BERTH_PREVIEW_DOMAIN}:${port}/`);
+  // SSH into workspaces (desktop IDEs) belongs to the web side: it needs sign-ins and GitHub
+  let ssh: SshServer | undefined;
+  if (config.BERTH_SSH_PORT) {
+    ssh = new SshServer(deps, probot, logger.child({ component: 'ssh' }));
+    try {
+      await ssh.listen(config.BERTH_SSH_PORT, config.HOST ?? '0.0.0.0');
+    } catch (err) {
+      await worker?.close();
+      await web.close();
+      await infra.close();
+      throw new ConfigurationError(`BERTH_SSH_PORT: cannot listen on port ${config.BERTH_SSH_PORT} (${(err as Error).message}); choose another port, or off`);
+    }
+    log(`SSH on port ${config.BERTH_SSH_PORT} (host key ${ssh.fingerprint}): ssh -p ${config.BERTH_SSH_PORT} <slug>@${new URL(config.berthUrl).hostname}`);
+  }
   return {
     port,
     web,
     infra,
+    ssh,
     async close() {
+      await ssh?.close();
       await worker?.close();
       await web.close();
       await infra.close();

@@ -58,6 +58,8 @@ export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, s
     BERTH_MEMORY_LIMIT: '512m',
     LOG_LEVEL: 'error',
     PORT: '0',
+    // many test Berths run at once: SSH only where a test asks for it, on a port it chose
+    BERTH_SSH_PORT: 'off',
     ...env,
   };
   // PORT=0 picks a free port; BERTH_URL needs it, so listen first and patch the config after.
