@@ -264,6 +264,10 @@ async function translate(loaded: LoadedCompose, input: ComposeInput): Promise<Re
       }
     }
 
+    // Built without `.:/app`: it runs from its image as under compose (its own WORKDIR), and the
+    // checkout (what the IDE edits) is still on its disk at /workspace.
+    if (spec.build && !spec.checkoutMount) spec.checkoutMount = '/workspace';
+
     // ports: which service and port to preview; nothing is published on the host
     const ports = containerPorts(s.ports, at('ports'), fail);
     const exposed = containerPorts(s.expose, at('expose'), fail);

@@ -253,7 +253,7 @@ describe('compose errors name file, line and reason', () => {
     expect(plan).toContain("Ignored: web: volume /var/run/docker.sock:/var/run/docker.sock: /var/run/docker.sock is a path on the host, outside the repository");
     expect(plan).toContain('Ignored: web: volume ../secrets:/secrets: ../secrets is a path on the host');
     expect(plan).toContain('Ignored: web: volume ./src:/app/src: only the whole repository can be mounted');
-    expect(service(c, 'web').checkoutMount).toBeUndefined();
+    expect(service(c, 'web').checkoutMount).toBe('/workspace');
   });
 
   it('a berth/… image and an image ID are refused like in berth.yml', async () => {
