@@ -68,6 +68,11 @@ export class Gateway {
       return true;
     }
     this.touch(ws);
+    if (ws.state === 'running' && ws.previewHost && !ws.previewPort) {
+      // a devcontainer.json without forwardPorts: an IDE and nothing to preview (no link shows it either)
+      sendPage(res, 404, 'pages/not-found.njk', { message: `Workspace ${ws.slug} has no preview: its devcontainer.json forwards no port. Its IDE is on the pull request and the dashboard.`, berthUrl: this.deps.config.berthUrl });
+      return true;
+    }
     if (proxiable(ws)) {
       this.proxyHttp(ws, req, res);
       return true;

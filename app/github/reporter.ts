@@ -8,6 +8,7 @@ import { PermissionCache } from './permissions.js';
 import type { Build, Repository, Workspace } from '../../lib/db/client.js';
 import { render } from '../views.js';
 import { workspaceLinks } from './links.js';
+import { previewLinkOf } from './preview-link.js';
 import { STATE_EMOJI, checkViewFor, tail } from './presenter.js';
 import { forkName } from '../webhooks/pr-key.js';
 import { redact } from '../../lib/redact.js';
@@ -87,7 +88,7 @@ export class Reporter {
     const showLinks = view.conclusion === 'success' || view.status !== 'completed';
     const output = {
       title: view.title,
-      summary: render('github/check-summary.njk', { view, links, ws, build, showLinks }).slice(0, 65_000),
+      summary: render('github/check-summary.njk', { view, links, ws, build, showLinks, preview: previewLinkOf(build.config) }).slice(0, 65_000),
       text: render('github/check-text.njk', { view, build }).slice(0, 65_000) || undefined,
     };
     const common = {
@@ -125,7 +126,10 @@ export class Reporter {
       `This pull request comes from ${forkName(ws.forkRepo ?? '')}. Berth builds a fork only at a commit someone with write access approved: ` +
       `review \`${head}\`, then comment \`/berth approve ${head}\` to build it.` +
       (ws.approvedSha ? ` The last approved commit was \`${ws.approvedSha.slice(0, 7)}\`.` : '');
+    // the running build's: a devcontainer without forwardPorts has no preview to link to
+    const current = ws.currentBuildId ? await this.deps.db.build.findUnique({ where: { id: ws.currentBuildId }, select: { config: true } }) : null;
     const body = render('github/comment.njk', {
+      preview: previewLinkOf(current?.config),
       // the comment is as public as the repository: no secret-looking text from a failure reason
       ws: { ...ws, stateReason: ws.stateReason && redact(ws.stateReason), ...(needsApproval && ws.state === 'queued' ? { state: 'awaiting_approval' } : {}) },
       links,
