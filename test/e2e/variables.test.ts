@@ -33,7 +33,7 @@ describe('variables and secrets', () => {
       fake.addUser(login);
       fake.setPermission(O, R, login, role);
     }
-    berth = await startTestBerth(fake);
+    berth = await startTestBerth(fake, { BERTH_ADMINS: 'h16admin' });
     await berth.db.installation.create({ data: { id: BigInt(installationId), accountLogin: O, accountType: 'Organization' } });
     const repo = fake.getRepo(O, R)!;
     await berth.db.repository.create({ data: { id: BigInt(repo.id), installationId: BigInt(installationId), owner: O, name: R, fullName: `${O}/${R}`, private: false } });
@@ -103,6 +103,14 @@ describe('variables and secrets', () => {
     await setVariable('SHOP_CONFIG', { value: 'greeting=hello from a variable file\n', secret: false, path: 'config/shop.conf' });
     await setVariable('SHOP_MODE', { value: 'default mode', secret: false });
     await setVariable('SHOP_MODE', { value: 'feature mode', secret: false, branches: ['h16/*'] });
+    // the global layer, BERTH_ADMINS' (h16admin): a name of its own, and one the repository overrides
+    for (const [name, value] of [['H16_GLOBAL', 'from the global layer'], ['SHOP_MODE', 'global mode']]) {
+      const res = await new CookieClient().request('PUT', `${berth.config.berthUrl}/api/variables/${name}`, {
+        headers: { authorization: `Bearer ${tokenOf('h16admin')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ value, secret: false }),
+      });
+      expect([200, 201], res.body).toContain(res.status);
+    }
 
     // through the dashboard, as a maintainer
     const maint = await signIn('h16maint');
@@ -138,7 +146,8 @@ describe('variables and secrets', () => {
     expect(await env('API_KEY')).toBe(API_SECRET);
     expect(await env('DASH_SECRET')).toBe(DASH_SECRET);
     expect(await env('KEY_REF')).toBe(`Bearer ${API_SECRET}`);
-    expect(await env('SHOP_MODE')).toBe('feature mode'); // the branch entry wins over the repository's
+    expect(await env('SHOP_MODE')).toBe('feature mode'); // the branch entry wins over the repository's and the global one
+    expect(await env('H16_GLOBAL')).toBe('from the global layer');
     expect(await env('BERTH_BRANCH')).toBe('h16/feature');
     expect(await env('BERTH_SHA')).toBe(sha);
     expect(await env('BERTH_PR')).toBe('161');
@@ -152,6 +161,7 @@ describe('variables and secrets', () => {
     const page = await admin.get(`${berth.config.berthUrl}/workspaces/${ws.id}`);
     expect(page.status).toBe(200);
     expect(page.body).toMatch(/data-variable="API_KEY"><td><code>API_KEY<\/code><\/td><td data-layer>repository<\/td>/);
+    expect(page.body).toMatch(/data-variable="H16_GLOBAL"><td><code>H16_GLOBAL<\/code><\/td><td data-layer>global<\/td>/);
     expect(page.body).toMatch(/data-variable="SHOP_MODE"><td><code>SHOP_MODE<\/code><\/td><td data-layer>repository, branches h16\/\*<\/td>/);
     await until('the check run succeeds and the comment shows the preview', () => fake.checkRuns(O, R, sha).some((c) => c.conclusion === 'success') && stickyBody(161).includes('Preview'));
 
@@ -194,6 +204,13 @@ describe('variables and secrets', () => {
     expect((await api('GET', 'READ_TEST', { token: writer })).status).toBe(403);
     expect((await api('PUT', 'READ_TEST', { token: writer, body: { value: 'overwritten' } })).status).toBe(403);
     expect((await api('DELETE', 'READ_TEST', { token: writer })).status).toBe(403);
+    // the global layer is BERTH_ADMINS' only, a repository's maintainer included
+    const global = await new CookieClient().request('PUT', `${berth.config.berthUrl}/api/variables/H16_NOT_YOURS`, {
+      headers: { authorization: `Bearer ${tokenOf('h16maint')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'x' }),
+    });
+    expect(global.status).toBe(404);
+    expect(await berth.db.variable.count({ where: { name: 'H16_NOT_YOURS' } })).toBe(0);
     expect((await api('GET', null)).status).toBe(401);
     expect((await api('GET', null, { token: 'ghu_notarealtoken0000000000000000' })).status).toBe(401);
 
