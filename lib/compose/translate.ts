@@ -22,6 +22,8 @@ export interface ComposeInput {
   dotEnv?: ComposeFileText;
   /** reads a file of the repository for `env_file:`; undefined when there is none */
   readFile(rel: string): Promise<string | undefined>;
+  /** a devcontainer.json's compose files: no web port is no error, its forwardPorts decide the preview */
+  previewOptional?: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -304,14 +306,17 @@ async function translate(loaded: LoadedCompose, input: ComposeInput): Promise<Re
     preview = { service: target.name, port, visibility: xPreview.visibility ?? 'default', why: 'x-berth' };
   } else {
     const first = previewCandidates.find((c) => !services.find((s) => s.name === c.name)!.oneShot);
-    if (!first) {
+    if (!first && input.previewOptional) {
+      preview = { service: services.find((s) => !s.oneShot)!.name, port: 0, visibility: 'default', why: 'no web port in the compose files' };
+    } else if (!first) {
       throw fail(['services'], 'no service to preview: none lists a web port in ports: or expose:; add ports: ["3000"] to the web service, or say x-berth: { preview: <service>, port: <port> } at the top level');
+    } else {
+      preview = { service: first.name, port: first.port, visibility: 'default', why: `the first web port, from ${first.from}` };
     }
-    preview = { service: first.name, port: first.port, visibility: 'default', why: `the first web port, from ${first.from}` };
   }
   const previewSpec = services.find((s) => s.name === preview.service)!;
   if (previewSpec.oneShot) throw fail(xPreview?.path ?? ['services', preview.service], `${preview.service} runs once to completion (a dependency's service_completed_successfully), so it cannot be the preview`);
-  previewSpec.port = preview.port;
+  if (preview.port) previewSpec.port = preview.port;
 
   for (const s of services) {
     for (const [dep, condition] of Object.entries(s.dependsOn ?? {})) {
@@ -335,7 +340,7 @@ async function translate(loaded: LoadedCompose, input: ComposeInput): Promise<Re
     ...(loaded.required.length ? { required: loaded.required } : {}),
     plan: [
       `From ${fileNames.join(' + ')}: services ${services.map((s) => s.name).join(', ')}`,
-      `Preview: ${preview.service} on port ${preview.port} (${preview.why})`,
+      preview.port ? `Preview: ${preview.service} on port ${preview.port} (${preview.why})` : 'Preview: no web port in the compose files (the devcontainer.json\'s forwardPorts decide)',
       ...plan,
       ...ignored.map((i) => `Ignored: ${i}`),
     ],

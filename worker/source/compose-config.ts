@@ -50,5 +50,11 @@ export async function readComposeConfig(dir: string, files?: string[]): Promise<
   }
   const envPath = posix.join(posix.dirname(texts[0]!.file), '.env');
   const envText = await read(envPath);
-  return composeToRepoConfig({ files: texts, dotEnv: envText === undefined ? undefined : { file: envPath, text: envText }, readFile: read });
+  return composeToRepoConfig({
+    files: texts,
+    dotEnv: envText === undefined ? undefined : { file: envPath, text: envText },
+    readFile: read,
+    // a devcontainer.json's compose files: its forwardPorts say what to preview
+    previewOptional: Boolean(files?.length),
+  });
 }
