@@ -160,8 +160,8 @@ export async function applyWorkspaceVariables(
   const derived = derivedValues(deps.config, ws, build, config);
   const lookup = new Map(Object.entries(env));
   for (const service of spec.services) {
-    const own = config.services.find((s) => s.name === service.name)?.env ?? {};
-    const filled = Object.fromEntries(Object.entries(own).map(([k, v]) => [k, substituteReferences(String(v), lookup)]));
+    // the service's own env (berth.yml, compose) as runSpec made it, references filled in
+    const filled = Object.fromEntries(Object.entries(service.env ?? {}).map(([k, v]) => [k, substituteReferences(String(v), lookup)]));
     service.env = { ...env, ...filled, ...derived };
   }
   if (files.length) {
