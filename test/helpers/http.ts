@@ -16,7 +16,8 @@ export function getWithHost(port: number, host: string, path = '/', headers: Rec
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    // a request to a stopped workspace is held while it wakes (BERTH_WAKE_HOLD, 30 s)
+    req.setTimeout(45_000, () => req.destroy(new Error('timeout')));
     req.end();
   });
 }
