@@ -7,6 +7,7 @@ import type { BerthAuth } from '../auth/auth.js';
 import { sufficient } from '../auth/access.js';
 import { loggerOf } from '../../lib/log.js';
 import type { SessionUser } from '../auth/types.js';
+import { SESSION_TTL_S } from '../auth/store.js';
 
 /** Where git's credential helper in a workspace asks Berth for its person's token. */
 export const GIT_CREDENTIAL_PATH = '/__berth/git-credential';
@@ -14,7 +15,8 @@ const MAX_BODY = 4096;
 const HANDLE = /^[A-Za-z0-9_-]{32,64}$/;
 
 interface HandleRecord {
-  sid: string;
+  /** the sign-in session of a terminal; null for an SSH session (it authenticated by key, and its handle dies with it) */
+  sid: string | null;
   workspaceId: string;
   login: string;
 }
@@ -46,10 +48,14 @@ export class GitCredentials {
     private readonly redis: Redis,
   ) {}
 
-  /** a handle for this session's terminal in this workspace, valid while the session is */
-  async mintHandle(sid: string, workspaceId: string, login: string): Promise<string> {
-    const session = await this.auth.userOfSession(sid);
-    const ttlS = session ? Math.max(1, Math.ceil((session.expiresAt - Date.now()) / 1000)) : 1;
+  /**
+   * A handle for this session's terminal in this workspace, valid while the session is. With
+   * `sid` null (an SSH session, which has no sign-in session) it lasts until `revoke` (at most
+   * 12 hours): the caller revokes it when the SSH session ends.
+   */
+  async mintHandle(sid: string | null, workspaceId: string, login: string): Promise<string> {
+    const session = sid ? await this.auth.userOfSession(sid) : null;
+    const ttlS = !sid ? SESSION_TTL_S : session ? Math.max(1, Math.ceil((session.expiresAt - Date.now()) / 1000)) : 1;
     const handle = randomBytes(32).toString('base64url');
     await this.redis.set(this.key(handle), JSON.stringify({ sid, workspaceId, login } satisfies HandleRecord), 'EX', ttlS);
     return handle;
@@ -100,7 +106,7 @@ export class GitCredentials {
     const raw = await this.redis.get(this.key(fields.handle!));
     if (!raw) return refused('this terminal’s sign-in ended: open the IDE again');
     const rec = JSON.parse(raw) as HandleRecord;
-    const user = await this.auth.userOfSession(rec.sid);
+    const user = rec.sid ? await this.auth.userOfSession(rec.sid) : await this.personOf(rec.login);
     if (!user || user.login !== rec.login) {
       await this.revoke(fields.handle!);
       return refused('the sign-in of this terminal ended: sign in to Berth and open a new terminal');
@@ -116,6 +122,12 @@ export class GitCredentials {
     answer(res, 200, `username=x-access-token\npassword=${token}\n`);
     return true;
   };
+
+  /** an SSH session's person, as Berth knows them from their last sign-in */
+  private async personOf(login: string): Promise<SessionUser | null> {
+    const u = await this.deps.db.user.findUnique({ where: { login } });
+    return u ? { id: u.id, login: u.login, name: u.name, avatarUrl: u.avatarUrl } : null;
+  }
 
   private key(handle: string): string {
     return `${this.deps.config.BERTH_QUEUE_PREFIX}:auth:git-handle:${handle}`;
