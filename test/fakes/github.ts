@@ -208,7 +208,7 @@ export interface FakeGitHubOptions {
    * The address to listen on, default 127.0.0.1. Workspaces that must reach the fake (a
    * `git push` from a workspace's terminal) need one their containers can reach: the host's
    * address on a Docker bridge (`dockerBridgeAddress()` in test/helpers/docker-bridge.ts).
-   * `url`, `host` and clone URLs use it.
+   * `url`, `host` and clone URLs use it; the fake answers on 127.0.0.1 (same port) as well.
    */
   listenHost?: string;
   /**
@@ -303,6 +303,8 @@ export interface FakeGitHub {
   getPullRequest(owner: string, repo: string, number: number): PullRequest | undefined;
   pullRequests(owner: string, repo: string): PullRequest[];
 
+  /** a public SSH key on a user's account (`ssh-ed25519 AAAA… comment`), listed by GET /users/{u}/keys */
+  addSshKey(login: string, publicKey: string): void;
   /** OAuth: who "signs in" at /login/oauth/authorize. null = the user denies access. */
   setOAuthUser(login: string | null): void;
   /** Mint a user-to-server token directly (skips the web flow) */
@@ -551,6 +553,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const repos = new Map<string, Repo>(); // lower full name -> repo
   const perms = new Map<string, Map<string, Permission>>(); // repo key -> lower login -> permission
   const tokens = new Map<string, TokenRecord>();
+  const sshKeys = new Map<string, Array<{ id: number; key: string; created_at: string }>>(); // lower login -> keys
   const comments = new Map<number, Comment>();
   const reactionsById = new Map<number, Reaction>();
   const checkRunsById = new Map<number, CheckRun>();
@@ -1502,6 +1505,16 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     return { body: { total_count: list.length, repository_selection: installations.get(id)!.repositorySelection, repositories: page.map((r) => repoJson(r, ctx.principal)) }, headers };
   });
 
+  // Users' public SSH keys: GitHub lists them to anyone; like every endpoint here, not anonymously (GHES private mode)
+  route("GET", "/users/{username}/keys", "repo", (ctx) => {
+    const user = users.get(ctx.params.username.toLowerCase());
+    if (!user) throw new HttpError(404, "Not Found");
+    // GitHub lists the key without its comment
+    const list = (sshKeys.get(user.login.toLowerCase()) ?? []).map((k) => ({ ...k, key: k.key.split(/\s+/).slice(0, 2).join(" ") }));
+    const { page, headers } = paginate(ctx, list);
+    return { body: page, headers };
+  });
+
   // Repositories
   route("GET", "/repos/{owner}/{repo}", "repo", (ctx) => {
     const repo = repoFor(ctx, { perms: ["metadata"], level: "read" });
@@ -2295,6 +2308,16 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     server.listen(0, opts.listenHost ?? "127.0.0.1", () => resolve());
   });
   const port = (server.address() as import("node:net").AddressInfo).port;
+  // Tests' own clients (CookieClient, fetch helpers) dial 127.0.0.1 whatever the host name:
+  // with another listen address, the same fake answers on loopback's same port too.
+  const loopback = opts.listenHost && opts.listenHost !== "127.0.0.1" ? http.createServer(server.listeners("request")[0] as http.RequestListener) : null;
+  if (loopback) {
+    loopback.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve, reject) => {
+      loopback.once("error", reject);
+      loopback.listen(port, "127.0.0.1", () => resolve());
+    });
+  }
   const host = `${opts.listenHost ?? "127.0.0.1"}:${port}`;
   url = `http://${host}`;
   apiUrl = `${url}/api/v3`;
@@ -2606,6 +2629,12 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       }
     },
     setPermission,
+    addSshKey(login: string, publicKey: string) {
+      const user = users.get(login.toLowerCase()) ?? addUser(login);
+      const list = sshKeys.get(user.login.toLowerCase()) ?? [];
+      list.push({ id: 100000 + sshKeys.size * 100 + list.length, key: publicKey.trim(), created_at: isoNow() });
+      sshKeys.set(user.login.toLowerCase(), list);
+    },
     getPermission: (owner, repo, login) => userPermission(requireRepo(owner, repo), login),
     issueComments: (owner, repo, issueNumber) =>
       [...comments.values()]
@@ -2698,6 +2727,12 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      if (loopback) {
+        await new Promise<void>((resolve) => {
+          loopback.close(() => resolve());
+          loopback.closeAllConnections();
+        });
+      }
       await Promise.allSettled([...repoLocks.values()]);
       await fsp.rm(root, { recursive: true, force: true });
     },
