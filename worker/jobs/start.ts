@@ -100,12 +100,16 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     await dropCheckout(ws.id);
     // variables and secrets of the layers (issue 16): into the services' env and files into /workspace
     await applyWorkspaceVariables(deps, ws, build, config, spec, log);
-    for (const service of config.services.filter((s) => s.migrate)) {
-      await progress(`migrating (${service.name})`);
-      await runStep(deps, spec, service.name, 'migrate', service.migrate!, log);
-    }
-    if (!seededAt) {
-      for (const service of config.services.filter((s) => s.seed)) {
+    // migrate and seed of a service: before every service starts, or (compose's depends_on, where
+    // a migrate needs its database up) right before that service, once its dependencies are up
+    const ordered = spec.services.some((s) => s.dependsOn || s.oneShot);
+    const prepare = async (only?: string) => {
+      for (const service of config.services.filter((s) => s.migrate && (only === undefined || s.name === only))) {
+        await progress(`migrating (${service.name})`);
+        await runStep(deps, spec, service.name, 'migrate', service.migrate!, log);
+      }
+      if (seededAt) return;
+      for (const service of config.services.filter((s) => s.seed && (only === undefined || s.name === only))) {
         const onDisk = spec.services.find((s) => s.name === service.name)?.mountsWorkspace ?? false;
         if (onDisk && (await seedMarked(deps, spec, service.name))) {
           log.line(`==> seed of ${service.name} already ran on this disk (in a start that was interrupted)`);
@@ -115,13 +119,21 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
         const checkoutDir = spec.services.find((s) => s.name === service.name)?.checkoutMount;
         await runStep(deps, spec, service.name, 'seed', service.seed!, log, onDisk ? seedMarkCommand(service.name, checkoutDir) : undefined);
       }
+    };
+    const markSeeded = async () => {
+      if (seededAt) return;
       seededAt = new Date();
       await db.workspace.update({ where: { id: ws.id }, data: { seededAt } });
+    };
+    if (!ordered) {
+      await prepare();
+      await markSeeded();
     }
     await progress('starting services');
     // compose's depends_on: healthy dependencies and one-shots (a migration service) first
     rollout = rolling ? await deps.runtime.rollOut!(spec) : null;
-    const endpoints = rollout ? rollout.endpoints : await deps.runtime.startServices(spec, { healthTimeoutMs: deps.config.BERTH_HEALTH_TIMEOUT, taskTimeoutMs: deps.config.BERTH_TASK_TIMEOUT, onLog: log.write });
+    const endpoints = rollout ? rollout.endpoints : await deps.runtime.startServices(spec, { healthTimeoutMs: deps.config.BERTH_HEALTH_TIMEOUT, taskTimeoutMs: deps.config.BERTH_TASK_TIMEOUT, onLog: log.write, ...(ordered ? { beforeStart: prepare } : {}) });
+    if (ordered) await markSeeded();
     // devcontainer.json: postCreateCommand (once per disk), updateContentCommand, postStartCommand
     await runStartLifecycle(deps, spec, config, checkoutMoved, progress, log);
     // portOptional: a devcontainer's keep-alive serves its forwarded port only once someone starts the app

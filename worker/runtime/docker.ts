@@ -573,6 +573,7 @@ export class DockerRuntime implements Runtime {
         await this.waitContainerHealthy(spec, endpoint, opts.healthTimeoutMs ?? 120_000);
         healthy.add(dep);
       }
+      await opts.beforeStart?.(service.name);
       if (service.oneShot) await this.runOneShot(spec, service, opts);
       else endpoints.set(service.name, await this.startService(spec, service));
     }
@@ -856,7 +857,7 @@ export class DockerRuntime implements Runtime {
         [
           `${IDE_INSTALL_DIR}/node`,
           `${IDE_INSTALL_DIR}/node_modules/code-server/out/node/entry.js`,
-          ...['--user-data-dir', `${IDE_HOME}/data`, '--extensions-dir', `${IDE_HOME}/extensions`],
+          ...['--user-data-dir', `${IDE_HOME}/data`, '--extensions-dir', `${IDE_HOME}/extensions`, '--config', `${IDE_HOME}/config.yaml`],
           '--install-extension',
           file,
         ],

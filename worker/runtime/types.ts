@@ -71,6 +71,8 @@ export interface StartOptions {
   taskTimeoutMs?: number;
   /** a one-shot's output, and a line when one starts */
   onLog?: (text: string) => void;
+  /** with depends_on: runs before each service starts (its dependencies are up): its migrate and seed */
+  beforeStart?: (service: string) => Promise<void>;
 }
 
 export interface WorkspaceRunSpec {
