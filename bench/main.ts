@@ -11,6 +11,8 @@
  *   2. push → first 200 from the preview URL, cold and cached, vs docker build + run by hand
  *   3. wake: request to a stopped workspace → first 200, vs `docker start` of a stopped container
  *   4. memory and start time per extra running workspace at 1, 10, 30 running
+ *   5. lifecycle (bench/lifecycle.ts): stop, a new commit without downtime, the idle timer, and
+ *      the preview gateway under wrk next to nginx and the container directly
  *
  * It removes every container, volume, network and image it made, its databases and its Redis
  * keys, also when a part fails or it is interrupted. BENCH_PARTS=1,2 runs a subset; BENCH_REPS
@@ -31,13 +33,14 @@ import { getWithHost } from '../test/helpers/http.js';
 import { packBuildContext } from '../worker/runtime/context.js';
 import { createPrisma, type PrismaClient } from '../lib/db/client.js';
 import { Queues } from '../lib/queue.js';
+import { partLifecycle } from './lifecycle.js';
 
 // ---------------------------------------------------------------------------------------------
 // settings
 
 const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? 9 * 60_000);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
-const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3,4').split(',').map((s) => s.trim()));
+const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
 const ACK_PUSHES = 500;
 const ACK_WARMUP = 20;
 const ACK_BRANCHES = 5;
@@ -1145,7 +1148,7 @@ async function main() {
   process.once('SIGTERM', onSignal);
   try {
     if (PARTS.has('1')) await partAck(fake).catch((err) => say(`part 1 failed: ${err.stack ?? err}`));
-    if (['1', '2', '3', '4'].some((p) => PARTS.has(p))) {
+    if (['1', '2', '3', '4', '5'].some((p) => PARTS.has(p))) {
       berth = await startBerthProcess(fake, {
         BERTH_MAX_RUNNING: '60',
         BERTH_MAX_RUNNING_PER_REPO: '60',
@@ -1157,6 +1160,13 @@ async function main() {
       if (PARTS.has('1')) await partAckSplit(fake).catch((err) => say(`part 1c failed: ${err.stack ?? err}`));
       if (PARTS.has('2') || PARTS.has('3')) await partPush(berth, fake).catch((err) => say(`part 2 failed: ${err.stack ?? err}`));
       if (PARTS.has('3')) await partWake(berth).catch((err) => say(`part 3 failed: ${err.stack ?? err}`));
+      if (PARTS.has('5')) {
+        noteLoad('part 5');
+        const files = (nonce: string, extra: Record<string, string> = {}) => benchFiles(nonce, extra);
+        await partLifecycle({ berth, fake, owner: OWNER, repo: REPO, files, say, table, reps: REPS })
+          .then((tables) => tables.forEach(emit))
+          .catch((err) => say(`part 5 failed: ${err.stack ?? err}`));
+      }
       if (PARTS.has('4')) await partScale(berth, fake).catch((err) => say(`part 4 failed: ${err.stack ?? err}`));
     }
     finalReport(machine);
