@@ -118,7 +118,7 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
         ...(config.workspace.idleTimeoutMs ? { idleTimeoutSec: Math.round(Math.min(config.workspace.idleTimeoutMs, deps.config.BERTH_MAX_IDLE_TIMEOUT) / 1000) } : { idleTimeoutSec: Math.round(deps.config.BERTH_IDLE_TIMEOUT / 1000) }),
       },
     });
-    if (config.services.some((s) => s.build)) {
+    if (config.services.some((s) => s.build || s.checkoutMount !== undefined)) {
       // the start copies this checkout onto a new disk, or fast-forwards the disk's checkout
       // from it, instead of cloning again
       await keepCheckout(ws.id, build.sha, checkout.dir);
