@@ -38,6 +38,8 @@ export interface LifecycleBenchContext {
   /** the sample app's files, with a unique nonce */
   files: (nonce: string, extra?: Record<string, string>) => Record<string, string>;
   say: (m: string) => void;
+  /** adds a table to the report as soon as it is ready (a later failure does not lose it) */
+  emit: (text: string) => void;
   table: (title: string, header: string[], rows: (string | number)[][]) => string;
   reps: number;
 }
@@ -190,12 +192,27 @@ export async function partLifecycle(ctx: LifecycleBenchContext): Promise<string[
     ),
   );
 
-  // d. the gateway, woken again
+  ctx.emit(out.pop()!);
+
+  // d. the gateway, woken again; one request a second through Berth keeps the idle timer (10 s
+  // here) from stopping it while wrk talks to the container directly or through nginx
   const r = await get(berth.port, host, '/health');
   if (r.status !== 200) throw new Error(`wake for the gateway part answered ${r.status}`);
   await until('running', async () => (await state(ws.id)).state === 'running', 60_000);
   const now = await state(ws.id);
-  out.push(...(await gatewayBench(ctx, now.previewHost!, now.previewPort ?? 3000, host)));
+  let awake = true;
+  const keepAwake = (async () => {
+    while (awake) {
+      await get(berth.port, host, '/health', 5_000);
+      await sleep(1_000);
+    }
+  })();
+  try {
+    for (const t of await gatewayBench(ctx, now.previewHost!, now.previewPort ?? 3000, host)) ctx.emit(t);
+  } finally {
+    awake = false;
+    await keepAwake;
+  }
   return out;
 }
 

@@ -1163,9 +1163,7 @@ async function main() {
       if (PARTS.has('5')) {
         noteLoad('part 5');
         const files = (nonce: string, extra: Record<string, string> = {}) => benchFiles(nonce, extra);
-        await partLifecycle({ berth, fake, owner: OWNER, repo: REPO, files, say, table, reps: REPS })
-          .then((tables) => tables.forEach(emit))
-          .catch((err) => say(`part 5 failed: ${err.stack ?? err}`));
+        await partLifecycle({ berth, fake, owner: OWNER, repo: REPO, files, say, emit, table, reps: REPS }).catch((err) => say(`part 5 failed: ${err.stack ?? err}`));
       }
       if (PARTS.has('4')) await partScale(berth, fake).catch((err) => say(`part 4 failed: ${err.stack ?? err}`));
     }
