@@ -23,6 +23,8 @@ export async function runDashboardAction(
   ws: WorkspaceWithRepo,
   action: ActionName,
   user: SessionUser,
+  /** delete: even when the disk holds work found nowhere else (otherwise the worker looks first and keeps it) */
+  opts: { force?: boolean } = {},
 ): Promise<ActionResult> {
   const actor = `@${user.login}`;
   const by = `${actor} from the dashboard`;
@@ -40,8 +42,12 @@ export async function runDashboardAction(
       await enqueue('start', `started by ${by}`);
       return { message: `Starting the workspace of ${ws.branch} on its newest successful build.` };
     case 'delete':
-      await enqueue('delete', `deleted by ${by}`);
-      return { message: `Deleting the workspace of ${ws.branch}, its containers and its disk.` };
+      if (opts.force || ws.keptUntil) {
+        await enqueue('delete', `deleted by ${by}`);
+        return { message: `Deleting the workspace of ${ws.branch}, its containers and its disk.` };
+      }
+      await deps.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor, reason: `deleted by ${by}`, refuseIfUnsaved: {} });
+      return { message: `Deleting the workspace of ${ws.branch}, its containers and its disk, unless the disk holds work found nowhere else: then its page lists it and nothing is deleted.` };
     case 'refresh':
       return refresh(deps, probot, ws, actor, by, enqueue);
   }

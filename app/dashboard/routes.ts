@@ -190,7 +190,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
     }
     const returnTo = safeReturnPath(form.return, '/');
     if (action === 'delete' && form.confirm !== 'yes') return confirmDelete(req, res, user, ws, returnTo);
-    const result = await runDashboardAction(deps, opts.probot, ws, action, user);
+    const result = await runDashboardAction(deps, opts.probot, ws, action, user, { force: form.force === 'yes' });
     setFlash(res, result.message);
     res.writeHead(303, { location: returnTo, 'cache-control': 'no-store' });
     res.end();

@@ -73,7 +73,15 @@ export class GitCredentials {
   async terminalEnv(user: SessionUser, handle: string, container: Docker.Container, berthPort: number): Promise<string[]> {
     const name = user.name || user.login;
     const email = `${user.id}+${user.login}@users.noreply.github.com`;
-    const env = [`GIT_AUTHOR_NAME=${name}`, `GIT_AUTHOR_EMAIL=${email}`, `GIT_COMMITTER_NAME=${name}`, `GIT_COMMITTER_EMAIL=${email}`];
+    const env = [
+      `GIT_AUTHOR_NAME=${name}`,
+      `GIT_AUTHOR_EMAIL=${email}`,
+      `GIT_COMMITTER_NAME=${name}`,
+      `GIT_COMMITTER_EMAIL=${email}`,
+      // each person's shell history on the workspace disk, kept through restarts; inside .git so
+      // it is never committed and never counts as unsaved work (GitHub logins are [A-Za-z0-9-])
+      ...(/^[A-Za-z0-9-]+$/.test(user.login) ? [`HISTFILE=/workspace/.git/berth-history-${user.login.toLowerCase()}`] : []),
+    ];
     const base = this.deps.config.BERTH_WORKSPACE_URL ?? (await gatewayUrl(container, berthPort));
     if (!base) return env;
     return [

@@ -319,6 +319,13 @@ describe('dashboard over HTTP (real PostgreSQL, Redis and GitHub sign-in)', () =
     const done = await request('POST', '/workspaces/ws-failed/delete', { as: writer, form: { _csrf: csrf, return: '/', confirm: 'yes' } });
     expect(done.status).toBe(303);
     expect((await jobsOf('ws-failed')).map((j) => j.name)).toEqual(['delete']);
+    // the worker looks at the disk first and keeps work found nowhere else…
+    expect((await jobsOf('ws-failed'))[0]!.data.refuseIfUnsaved).toEqual({});
+    for (const j of await jobsOf('ws-failed')) await j.remove();
+    // …unless the box says to delete it too
+    expect(page.body).toContain('name="force" value="yes"');
+    await request('POST', '/workspaces/ws-failed/delete', { as: writer, form: { _csrf: csrf, return: '/', confirm: 'yes', force: 'yes' } });
+    expect((await jobsOf('ws-failed'))[0]!.data.refuseIfUnsaved).toBeUndefined();
     for (const j of await jobsOf('ws-failed')) await j.remove();
   });
 

@@ -79,7 +79,12 @@ async function refusedForUnsavedWork(deps: WorkerDeps, ws: Workspace, data: Work
   const body =
     `⚠️ The workspace of \`${ws.branch}\` was not deleted: ${what}. ` +
     'Push it from the IDE first, or comment `/berth delete --force` to delete the workspace and its disk anyway.';
-  const issueNumber = data.refuseIfUnsaved?.issueNumber ?? ws.prNumber;
+  // the workspace page shows it (a later start replaces it with the checkout's news)
+  await deps.db.workspace.update({
+    where: { id: ws.id },
+    data: { notice: `Not deleted: ${what}. Push it from the IDE, or delete anyway (tick “Delete even work that exists only on this disk”, or comment /berth delete --force).`.slice(0, 2000) },
+  });
+  const issueNumber = data.refuseIfUnsaved?.issueNumber;
   if (issueNumber) await deps.queues.enqueueReport({ workspaceId: ws.id, reply: { issueNumber, body } });
   deps.log(`workspace ${ws.id} (${ws.slug}) not deleted: ${what}`);
   return true;
