@@ -12,7 +12,7 @@ import { imageRef, type PreviewVisibility, type RepoConfig, type ServiceSpec } f
 import { errorAt, type Path } from './documents.js';
 import { secretReference } from './interpolate.js';
 import { loadCompose, type ComposeFileText, type LoadedCompose } from './load.js';
-import { dependsOnMap, listToMap } from './merge.js';
+import { dependsOnMap, listToMap, mergeCompose } from './merge.js';
 import { shellWords } from './shell-words.js';
 
 export interface ComposeInput {
@@ -144,7 +144,7 @@ async function translate(loaded: LoadedCompose, input: ComposeInput): Promise<Re
   const topVolumes = isObj(model.volumes) ? (model.volumes as Obj) : {};
   const top = parseX(xBerthTop, model['x-berth'], ['x-berth'], fail);
 
-  const all = model.services as Record<string, Obj>;
+  const all = resolveExtends(model.services as Record<string, Obj>, fail);
   const enabled = Object.keys(all).filter((name) => {
     const profiles = all[name]!.profiles as string[] | undefined;
     if (!profiles?.length) return true;
@@ -189,7 +189,6 @@ async function translate(loaded: LoadedCompose, input: ComposeInput): Promise<Re
       if (HANDLED.has(key) || IGNORED_QUIETLY.has(key) || key.startsWith('x-')) continue;
       ignored.push(`${name}: ${key}: ${WHY_IGNORED[key] ?? 'not supported by Berth'}`);
     }
-    if (s.extends !== undefined) throw fail(at('extends'), 'extends is not supported by Berth yet: write the service out in full (YAML anchors work)');
     const networkMode = s.network_mode as string | undefined;
     if (networkMode && networkMode !== 'bridge' && networkMode !== 'default') {
       if (networkMode === 'none') ignored.push(`${name}: network_mode: none: the service is on the workspace network like the others`);
@@ -345,6 +344,30 @@ async function translate(loaded: LoadedCompose, input: ComposeInput): Promise<Re
       ...ignored.map((i) => `Ignored: ${i}`),
     ],
   };
+}
+
+/**
+ * `extends: { service: base }` (or `extends: base`) within the project: the base service merged
+ * under this one, as compose does (its depends_on is not inherited). From another file: refused.
+ */
+function resolveExtends(services: Record<string, Obj>, fail: (p: Path, r: string) => Error): Record<string, Obj> {
+  const out: Record<string, Obj> = {};
+  const resolve = (name: string, chain: string[]): Obj => {
+    if (out[name]) return out[name]!;
+    const s = services[name]!;
+    if (s.extends === undefined) return (out[name] = s);
+    const ext = s.extends;
+    const base = typeof ext === 'string' ? ext : String((ext as Obj).service ?? '');
+    if (isObj(ext) && ext.file !== undefined) throw fail(['services', name, 'extends', 'file'], 'extends from another file is not supported by Berth: extend a service of this project');
+    if (!services[base]) throw fail(['services', name, 'extends'], `no service named "${base}" to extend`);
+    if (chain.includes(base)) throw fail(['services', name, 'extends'], `extends goes round in a circle: ${[...chain, name, base].join(' -> ')}`);
+    const { depends_on: _d, ...inherited } = resolve(base, [...chain, name]);
+    const { extends: _e, ...own } = s;
+    const merged = mergeCompose({ services: { [name]: inherited } }, { services: { [name]: own } }) as { services: Record<string, Obj> };
+    return (out[name] = merged.services[name]!);
+  };
+  for (const name of Object.keys(services)) resolve(name, []);
+  return out;
 }
 
 function parseX<T extends z.ZodTypeAny>(schema: T, value: unknown, path: Path, fail: (p: Path, r: string) => Error): z.infer<T> | undefined {

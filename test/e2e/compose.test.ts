@@ -33,6 +33,8 @@ services:
       db: { condition: service_healthy }
       cache: { condition: service_started }
       migrate: { condition: service_completed_successfully }
+    # what compose cannot say: a seed, on the first start of a disk, once db is healthy
+    x-berth: { seed: node seed.js }
   migrate:
     build: .
     command: node migrate.js
@@ -96,6 +98,8 @@ http.createServer((req, res) => {
 const get = (path) => new Promise((ok, fail) => http.get('http://db:5432' + path, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => (r.statusCode === 200 ? ok(b) : fail(new Error(path + ': ' + r.statusCode)))); }).on('error', fail));
 get('/set?key=schema&value=v1').then(() => get('/incr?key=migrations')).then((b) => { console.log('migrated: ' + b); process.exit(0); }, (e) => { console.error('migration failed: ' + e.message); process.exit(1); });
 `,
+  'seed.js': `require('http').get('http://db:5432/incr?key=seeds', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', (e) => { console.error('seed failed: ' + e.message); process.exit(1); });
+`,
   'web.js': `const http = require('http'); const fs = require('fs');
 const get = (url) => new Promise((ok, fail) => http.get(url, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => ok(b)); }).on('error', fail));
 http.createServer(async (req, res) => {
@@ -106,7 +110,7 @@ http.createServer(async (req, res) => {
     const message = fs.readFileSync('/app/message.txt', 'utf8').trim();
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end('<p id="message">' + message + '</p><p id="schema">schema ' + db.schema + '</p><p id="visits">visits ' + db.visits + '</p>' +
-      '<p id="migrations">migrations ' + db.migrations + '</p><p id="cache">cache hits ' + cache + '</p>' +
+      '<p id="migrations">migrations ' + db.migrations + '</p><p id="seeds">seeds ' + db.seeds + '</p><p id="cache">cache hits ' + cache + '</p>' +
       '<p id="env">mode ' + process.env.APP_MODE + ', ' + process.env.GREETING + '</p><p id="cwd">cwd ' + process.cwd() + '</p>');
   } catch (e) { res.writeHead(500); res.end('backing service error: ' + e.message); }
 }).listen(3000);
@@ -169,6 +173,8 @@ describe('a compose project comes up with its preview, no berth.yml', () => {
     // the one-shot migration ran before the app, against the healthy database
     expect(first).toContain('schema v1');
     expect(first).toContain('migrations 1');
+    // x-berth's seed ran before web, once db was healthy
+    expect(first).toContain('seeds 1');
     expect(first).toMatch(/cache hits \d+/);
     // the override file's value wins; .env filled ${GREETING}
     expect(first).toContain('mode override, hello from .env');
@@ -221,6 +227,7 @@ describe('a compose project comes up with its preview, no berth.yml', () => {
     const again = await page(ws.id, ws.slug, 'the preview after stop and start', (b) => b.includes('migrations 2'));
     expect(Number(/visits (\d+)/.exec(again)![1])).toBeGreaterThan(visits);
     expect(again).toContain('schema v1');
+    expect(again).toContain('seeds 1'); // the seed runs once per disk
 
     // delete removes the named volume with the disk
     await berth.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: 'test' });

@@ -284,6 +284,26 @@ describe('compose errors name file, line and reason', () => {
   });
 });
 
+describe('compose extends', () => {
+  it('a service extends another of the project; from another file is refused', async () => {
+    const c = await composeToRepoConfig(
+      files(`services:
+  base:
+    build: .
+    environment: { A: "1", B: "base" }
+  web:
+    extends: base
+    environment: { B: "web" }
+    ports: ["3000"]
+`),
+    );
+    expect(service(c, 'web').env).toEqual({ A: '1', B: 'web' });
+    expect(service(c, 'web').build).toEqual({ context: '.', dockerfile: 'Dockerfile', args: {} });
+    const e = await errorOf(composeToRepoConfig(files(`services:\n  web:\n    extends: { file: common.yml, service: app }\n    ports: ["3000"]\n`)));
+    expect(e.message).toMatch(/^compose\.yaml:3: services\.web\.extends\.file: extends from another file is not supported/);
+  });
+});
+
 describe('compose helpers', () => {
   it('shell words and durations', () => {
     expect(shellWords(`npm run "dev server" -- --port='3000' a\\ b`)).toEqual(['npm', 'run', 'dev server', '--', '--port=3000', 'a b']);
