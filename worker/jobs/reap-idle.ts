@@ -42,7 +42,8 @@ export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
     for (const ws of resting.filter((w) => (w.events[0]?.createdAt ?? w.updatedAt) < cutoff)) {
       await deps.queues.enqueueWorkspace(
         'delete',
-        { workspaceId: ws.id, actor: 'retention', reason: `stopped for longer than ${formatDuration(Math.round(deps.config.BERTH_STOPPED_MAX_AGE / 1000))} (BERTH_STOPPED_MAX_AGE)` },
+        // work found only on the disk: kept one more period, and the comment and the page list it (issue 14)
+        { workspaceId: ws.id, actor: 'retention', reason: `stopped for longer than ${formatDuration(Math.round(deps.config.BERTH_STOPPED_MAX_AGE / 1000))} (BERTH_STOPPED_MAX_AGE)`, keepUnsavedWork: true },
         { deduplication: { id: `retention:${ws.id}` } },
       );
     }
