@@ -174,6 +174,21 @@ describe('git in a workspace as yourself', () => {
     expect(env).not.toMatch(/ghu_|ghr_|BERTH_GIT_HANDLE|GIT_CONFIG/);
   });
 
+  it('two people in one workspace are two identities, each with their own shell history', async () => {
+    const wes = fake.addUser('wes', { name: 'Wes Writer' });
+    fake.setPermission(O, R, 'wes', 'write');
+    const bobs = await terminalOf('bob');
+    const wess = await terminalOf('wes');
+    try {
+      expect((await bobs.run('git var GIT_AUTHOR_IDENT')).text).toContain(`Bob Builder <${bob.id}+bob@users.noreply.github.com>`);
+      expect((await wess.run('git var GIT_COMMITTER_IDENT')).text).toContain(`Wes Writer <${wes.id}+wes@users.noreply.github.com>`);
+      expect((await bobs.run('echo "$HISTFILE"')).text).toContain('/workspace/.git/berth-history-bob');
+    } finally {
+      bobs.socket.close();
+      wess.socket.close();
+    }
+  });
+
   it('rita (read) cannot push; a handle that is not a terminal’s gets nothing', async () => {
     // the fake GitHub's git refuses a reader's own token for a push, and takes a writer's
     const receive = (token: string) =>
