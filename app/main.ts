@@ -38,7 +38,7 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
   // SSH into workspaces (desktop IDEs) belongs to the web side: it needs sign-ins and GitHub
   let ssh: SshServer | undefined;
   if (config.BERTH_SSH_PORT) {
-    ssh = new SshServer(deps, probot, logger.child({ component: 'ssh' }));
+    ssh = new SshServer(deps, probot, logger.child({ component: 'ssh' }), { git: web.git, berthPort: port });
     try {
       await ssh.listen(config.BERTH_SSH_PORT, config.HOST ?? '0.0.0.0');
     } catch (err) {

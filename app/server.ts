@@ -28,6 +28,8 @@ export interface BerthServer {
   gateway: Gateway;
   reporter: Reporter;
   metrics: Metrics;
+  /** git credentials for workspace shells (the SSH server gives its sessions the same) */
+  git: GitCredentials;
   close(): Promise<void>;
 }
 
@@ -137,6 +139,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     gateway,
     reporter,
     metrics,
+    git,
     async close() {
       await reporter.close();
       await ide.close();

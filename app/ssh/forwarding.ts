@@ -1,9 +1,28 @@
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import { EXEC_START_TIMEOUT_MS, withTimeout } from './container-exec.js';
 import type { ServerChannel } from 'ssh2';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', 'ip6-localhost']);
+
+/** the client's `localhost`: the main container, whose loopback-only servers need the relay below */
+export function isLoopback(destination: string): boolean {
+  return LOOPBACK.has(destination.toLowerCase().replace(/^\[|\]$/g, ''));
+}
+
+/**
+ * A relay run inside the container to its own 127.0.0.1:<port>, for servers that listen on
+ * loopback only (VS Code's server started by Remote-SSH, many dev servers): whichever of nc,
+ * socat or node the image has. The port is an argument, never shell text.
+ */
+const RELAY =
+  'p="$1"; ' +
+  'if command -v node >/dev/null 2>&1; then exec node -e \'const s=require("net").connect(+process.argv[1],"127.0.0.1");process.stdin.pipe(s);s.pipe(process.stdout);s.on("error",()=>process.exit(1));s.on("close",()=>process.exit(0))\' "$p"; fi; ' +
+  'if command -v nc >/dev/null 2>&1; then exec nc 127.0.0.1 "$p"; fi; ' +
+  'if command -v socat >/dev/null 2>&1; then exec socat - "TCP:127.0.0.1:$p"; fi; ' +
+  'echo "berth: no node, nc or socat in this image to reach 127.0.0.1:$p" >&2; exit 127';
 
 /**
  * Where `ssh -L` (a `direct-tcpip` channel) may go: only the workspace's own containers. The
@@ -55,4 +74,30 @@ export function forward(host: string, port: number, accept: () => ServerChannel,
     channel.on('error', close);
     channel.on('close', close);
   });
+}
+
+/** Pipes a forwarded channel to the main container's own 127.0.0.1:`port` through a relay exec'd in it. */
+export async function forwardInside(container: Docker.Container, port: number, accept: () => ServerChannel, onActivity: () => void): Promise<void> {
+  const exec = await withTimeout(
+    container.exec({ Cmd: ['sh', '-c', RELAY, 'sh', String(port)], AttachStdin: true, AttachStdout: true, AttachStderr: true, WorkingDir: '/' }),
+    EXEC_START_TIMEOUT_MS,
+    'starting the port relay',
+  );
+  const stream = (await withTimeout(exec.start({ hijack: true, stdin: true }), EXEC_START_TIMEOUT_MS, 'starting the port relay')) as Duplex;
+  const channel = accept();
+  const out = { write: (c: Buffer) => (onActivity(), channel.writable && channel.write(c)) };
+  container.modem.demuxStream(stream, out as never, { write: () => true } as never);
+  channel.on('data', (c: Buffer) => {
+    onActivity();
+    if (!stream.destroyed) stream.write(c);
+  });
+  channel.on('end', () => !stream.destroyed && stream.end());
+  const close = () => {
+    stream.destroy();
+    if (!channel.destroyed) channel.end();
+  };
+  stream.on('end', close);
+  stream.on('close', close);
+  stream.on('error', close);
+  channel.on('close', () => stream.destroy());
 }

@@ -7,13 +7,15 @@ import type { Logger } from '../../lib/log.js';
 import type { AppDeps } from '../deps.js';
 import { AccessChecker } from '../auth/access.js';
 import { IdeContainers } from '../ide/containers.js';
+import type { GitCredentials } from '../ide/git-credentials.js';
 import { wakeIfStopped } from '../gateway/workspace-state-page.js';
+import { ActivityRecorder } from '../gateway/activity.js';
 import { withTimeout } from './container-exec.js';
 import { fingerprintOf, sshHostKey } from './host-key.js';
 import { PersonKeys } from './person-keys.js';
 import { runShell, type RunningShell } from './shell-session.js';
 import { serveSftp } from './sftp.js';
-import { forward, forwardTarget } from './forwarding.js';
+import { forward, forwardInside, forwardTarget, isLoopback } from './forwarding.js';
 
 const { Server, utils } = ssh2;
 
@@ -23,8 +25,8 @@ const AUTH_TIMEOUT_MS = 30_000;
 const AUTHORIZE_TIMEOUT_MS = 20_000;
 /** a stopped workspace woken by a connection must be running within this */
 export const SSH_WAKE_TIMEOUT_MS = 180_000;
-/** an open SSH connection is activity for the idle timer, written at most this often */
-const ACTIVITY_EVERY_MS = 10_000;
+/** an open SSH connection, silent or not, is activity at least this often (shorter for short idle timeouts) */
+const KEEP_AWAKE_EVERY_MS = 10_000;
 /** how often an open connection's person is checked again for write access */
 const ACCESS_RECHECK_MS = 60_000;
 const SLUG = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -33,6 +35,7 @@ interface Admitted {
   workspaceId: string;
   slug: string;
   previewService: string | null;
+  idleTimeoutSec: number;
   repository: { owner: string; name: string; installationId: bigint; fullName: string };
   login: string;
   userId: bigint;
@@ -59,13 +62,15 @@ export class SshServer {
   private readonly access: AccessChecker;
   private readonly containers: IdeContainers;
   private readonly clients = new Set<Connection>();
-  private readonly lastActivity = new Map<string, number>();
+  private readonly activity: ActivityRecorder;
   readonly fingerprint: string;
 
   constructor(
     private readonly deps: AppDeps,
     private readonly probot: Probot,
     private readonly log: Logger,
+    /** git as the person: credentials (app/ide/git-credentials.ts) and the port workspaces reach Berth's web on */
+    private readonly opts: { git?: GitCredentials; berthPort?: number } = {},
     private readonly docker: Docker = new Docker(),
   ) {
     const key = sshHostKey(deps.config);
@@ -73,6 +78,7 @@ export class SshServer {
     this.persons = new PersonKeys(deps.db);
     this.access = new AccessChecker(probot);
     this.containers = new IdeContainers(docker);
+    this.activity = new ActivityRecorder(deps);
     this.server = new Server({ hostKeys: [key.privateKey], ident: 'Berth' }, (client, info) => this.connection(client, info.ip));
     this.server.on('error', (err: Error) => this.log.error({ err }, 'SSH server error'));
   }
@@ -90,7 +96,9 @@ export class SshServer {
 
   async close(): Promise<void> {
     for (const c of this.clients) c.end();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    this.activity.close();
+    // a client that does not answer the goodbye does not hold Berth's shutdown
+    await Promise.race([new Promise<void>((r) => this.server.close(() => r())), new Promise((r) => setTimeout(r, 3_000).unref())]);
   }
 
   // --- authentication ---------------------------------------------------------------------------
@@ -140,7 +148,7 @@ export class SshServer {
     if (!SLUG.test(username)) return { ok: false, reason: 'not a workspace name' };
     const ws = await this.deps.db.workspace.findUnique({
       where: { slug: username },
-      select: { id: true, slug: true, state: true, previewService: true, repository: { select: { owner: true, name: true, installationId: true, fullName: true } } },
+      select: { id: true, slug: true, state: true, previewService: true, idleTimeoutSec: true, repository: { select: { owner: true, name: true, installationId: true, fullName: true } } },
     });
     if (!ws || ws.state === 'deleted') return { ok: false, reason: 'no such workspace' };
     const octokit = await this.probot.auth(Number(ws.repository.installationId));
@@ -152,17 +160,17 @@ export class SshServer {
     if (!user) return { ok: false, reason: `${login} is no longer known` };
     return {
       ok: true,
-      admitted: { workspaceId: ws.id, slug: ws.slug, previewService: ws.previewService, repository: ws.repository, login, userId: user.id, name: user.name },
+      admitted: { workspaceId: ws.id, slug: ws.slug, previewService: ws.previewService, idleTimeoutSec: ws.idleTimeoutSec, repository: ws.repository, login, userId: user.id, name: user.name },
     };
   }
 
   // --- an admitted connection ----------------------------------------------------------------------
 
   private serve(client: Connection, who: Admitted) {
-    const touch = () => this.touch(who.workspaceId);
+    const touch = () => this.activity.touch({ id: who.workspaceId, idleTimeoutSec: who.idleTimeoutSec });
     touch();
     // An open connection is someone working, typing or not (an editor attached over SSH).
-    const keepAwake = setInterval(touch, ACTIVITY_EVERY_MS);
+    const keepAwake = setInterval(touch, Math.max(1_000, Math.min(KEEP_AWAKE_EVERY_MS, (who.idleTimeoutSec * 1000) / 3)));
     const recheck = setInterval(() => {
       this.access.access(who.login, who.repository).then(
         (access) => {
@@ -187,7 +195,10 @@ export class SshServer {
           this.log.info({ workspace: who.slug, login: who.login, destination: `${info.destIP}:${info.destPort}` }, 'SSH port forwarding refused: not one of the workspace’s containers');
           return reject();
         }
-        forward(host, info.destPort, accept, reject, touch);
+        // a server on the container's own loopback (VS Code's, a dev server on 127.0.0.1) is not
+        // reachable at its address: such a connection goes through a relay inside the container
+        const inside = () => void forwardInside(container, info.destPort, accept, touch).catch(() => reject());
+        forward(host, info.destPort, accept, isLoopback(info.destIP) ? inside : reject, touch);
       })().catch(() => reject());
     });
   }
@@ -207,7 +218,7 @@ export class SshServer {
     const start = (channel: ServerChannel, command: string | null) => {
       const sessionId = randomBytes(16).toString('hex');
       this.ready(who, (line) => channel.stderr.write(`${line}\r\n`))
-        .then((container) => runShell(channel, { container, command, pty, env: this.environment(who, sessionId), sessionId, onActivity: touch }))
+        .then(async (container) => runShell(channel, { container, command, pty, env: await this.shellEnvironment(who, sessionId, container, channel), sessionId, onActivity: touch }))
         .then(
           (running) => (shell = running),
           (err: Error) => {
@@ -219,21 +230,32 @@ export class SshServer {
     };
     session.on('shell', (accept) => start(accept(), null));
     session.on('exec', (accept, _reject, info) => start(accept(), info.command));
-    session.on('sftp', (accept, reject) => {
-      this.ready(who, () => {}).then(
-        (container) => serveSftp(accept(), container, { env: this.environment(who, randomBytes(16).toString('hex')), onActivity: touch }),
-        () => reject(),
-      );
+    session.on('sftp', (accept) => {
+      serveSftp(accept(), this.ready(who, () => {}), { env: this.environment(who, randomBytes(16).toString('hex')), onActivity: touch });
     });
   }
 
   /**
-   * The person's environment in the workspace: their git identity (GitHub's noreply address,
-   * as the web IDE uses), so commits made over SSH are theirs, and the session's mark.
+   * A shell's environment: the person's git identity and credential helper, as the browser
+   * terminal gets them (app/ide/git-credentials.ts): git pull and push use the GitHub token of
+   * their last sign-in to Berth; the handle dies with the channel.
+   */
+  private async shellEnvironment(who: Admitted, sessionId: string, container: Docker.Container, channel: ServerChannel): Promise<string[]> {
+    const git = this.opts.git;
+    const handle = git ? await git.mintHandle(null, who.workspaceId, who.login).catch(() => undefined) : undefined;
+    if (!git || !handle) return this.environment(who, sessionId);
+    channel.on('close', () => void git.revoke(handle));
+    const env = await git.terminalEnv({ id: who.userId, login: who.login, name: who.name }, handle, container, this.opts.berthPort ?? this.deps.config.PORT);
+    return [...env, `BERTH_USER=${who.login}`, `BERTH_SSH_SESSION=${sessionId}`];
+  }
+
+  /**
+   * The person's environment in the workspace without credentials (SFTP, or no git credentials
+   * here): their git identity, so commits made over SSH are theirs, and the session's mark.
    */
   private environment(who: Admitted, sessionId: string): string[] {
-    const host = this.deps.config.GHE_HOST ? this.deps.config.GHE_HOST.replace(/:\d+$/, '') : 'github.com';
-    const email = `${who.userId}+${who.login}@users.noreply.${host}`;
+    // the same address the browser terminal gives (app/ide/git-credentials.ts terminalEnv)
+    const email = `${who.userId}+${who.login}@users.noreply.github.com`;
     const name = who.name?.trim() || who.login;
     return [
       `GIT_AUTHOR_NAME=${name}`,
@@ -271,12 +293,5 @@ export class SshServer {
       if (Date.now() > deadline) throw new Error(`the workspace did not start within ${SSH_WAKE_TIMEOUT_MS / 1000} s; see its page on the dashboard`);
       await new Promise((r) => setTimeout(r, 500));
     }
-  }
-
-  private touch(workspaceId: string) {
-    const now = Date.now();
-    if (now - (this.lastActivity.get(workspaceId) ?? 0) < ACTIVITY_EVERY_MS - 500) return;
-    this.lastActivity.set(workspaceId, now);
-    void this.deps.db.workspace.update({ where: { id: workspaceId }, data: { lastActivityAt: new Date(now) } }).catch(() => {});
   }
 }

@@ -23,12 +23,15 @@ type Handle =
  * are arguments to those commands, never shell text. Files are read whole at open and written
  * whole at close (up to SFTP_MAX_FILE_BYTES); relative paths start at /workspace.
  */
-export function serveSftp(sftp: SFTPWrapper, container: Docker.Container, opts: { env: string[]; onActivity: () => void }): void {
+export function serveSftp(sftp: SFTPWrapper, container: Promise<Docker.Container>, opts: { env: string[]; onActivity: () => void }): void {
+  // The client speaks as soon as the subsystem is accepted, which must be at once (ssh2 drops
+  // what arrives before): requests wait for the container instead. No container, no session.
+  container.catch(() => sftp.end());
   const handles = new Map<number, Handle>();
   // the client's end of input is the end of the session (sftp waits for the channel to close)
   sftp.on('end', () => sftp.end());
   let nextHandle = 1;
-  const run = (argv: string[], stdin?: Buffer): Promise<CommandResult> => runCommand(container, argv, { stdin, env: opts.env, maxOutput: SFTP_MAX_FILE_BYTES + 4096 });
+  const run = async (argv: string[], stdin?: Buffer): Promise<CommandResult> => runCommand(await container, argv, { stdin, env: opts.env, maxOutput: SFTP_MAX_FILE_BYTES + 4096 });
   const abs = (p: string) => posix.normalize(posix.isAbsolute(p) ? p : posix.join(HOME, p || '.'));
   const open = (h: Handle): Buffer => {
     const id = nextHandle++;
