@@ -240,6 +240,14 @@ describe('detection order (readRepoConfig, from the checkout)', () => {
     const c = await readRepoConfig(await repo({ '.devcontainer/devcontainer.json': '{ "image": "a:1" }', '.devcontainer.json': '{ "image": "b:1" }', Dockerfile: 'FROM x' }));
     expect(c).toMatchObject({ source: 'devcontainer', file: '.devcontainer/devcontainer.json', services: [{ image: 'a:1' }] });
   });
+  it('devcontainer.json before a compose file', async () => {
+    const c = await readRepoConfig(await repo({ '.devcontainer.json': '{ "image": "b:1" }', 'compose.yaml': 'services:\n  web:\n    image: nginx\n    ports: ["80"]\n', Dockerfile: 'FROM x' }));
+    expect(c.source).toBe('devcontainer');
+  });
+  it('a compose file before the root Dockerfile', async () => {
+    const c = await readRepoConfig(await repo({ 'compose.yaml': 'services:\n  web:\n    image: nginx\n    ports: ["80"]\n', Dockerfile: 'FROM x' }));
+    expect(c.source).toBe('compose');
+  });
   it('.devcontainer.json before the root Dockerfile', async () => {
     const c = await readRepoConfig(await repo({ '.devcontainer.json': '{ "image": "b:1" }', Dockerfile: 'FROM x' }));
     expect(c).toMatchObject({ source: 'devcontainer', file: '.devcontainer.json', services: [{ image: 'b:1' }] });
