@@ -278,7 +278,8 @@ describe('ssh into a workspace', () => {
     expect(events[0]?.reason).toContain('woken by an SSH connection of bob');
   });
 
-  it('asks GitHub only documented questions', () => {
+  it('asks GitHub only documented questions', async () => {
+    expect((await ssh('bob', ws.slug, ['true'])).code).toBe(0);
     expect(fake.requests.some((r) => r.route === 'GET /users/{username}/keys')).toBe(true);
     assertDocumentedRequests(fake.requests);
     assertDocumentedResponses(fake.requests.filter((r) => r.route === 'GET /users/{username}/keys'));
