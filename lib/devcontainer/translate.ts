@@ -236,6 +236,9 @@ function label(data: Devcontainer, file: string): string {
 function keepAlive(service: ServiceSpec): void {
   service.command = KEEP_ALIVE;
   delete service.args;
+  // as the devcontainer CLI does: the image's ENTRYPOINT (a server, say) would otherwise get the
+  // keep-alive as its arguments; the engine reads [""] as "no entrypoint"
+  service.entrypoint = [''];
 }
 
 function buildOf(doc: JsoncDocument, dir: string, data: Devcontainer, vars: Variables): NonNullable<ServiceSpec['build']> {

@@ -55,7 +55,8 @@ const devcontainerJson = `// a devcontainer.json as VS Code writes it: comments 
 
 const singleContainer: Record<string, string | Uint8Array> = {
   '.devcontainer/devcontainer.json': devcontainerJson,
-  '.devcontainer/Dockerfile': 'FROM berth-base:node20\nARG GREETING\nENV GREETING=$GREETING\n',
+  // an ENTRYPOINT that would end the container at once: a devcontainer idles in place of it (overrideCommand)
+  '.devcontainer/Dockerfile': 'FROM berth-base:node20\nARG GREETING\nENV GREETING=$GREETING\nENTRYPOINT ["node", "-e", "process.exit(7)"]\n',
   '.devcontainer/acme.shop-helper-0.0.1.vsix': vsix('acme', 'shop-helper', '0.0.1'),
   '.gitignore': 'created.log\n',
   'server.js': server,

@@ -104,7 +104,7 @@ describe('devcontainer.json translation', () => {
 
   it('an image, no forwardPorts: the IDE and no preview, said in the plan', () => {
     const c = translate('{ "image": "node:20" }', {}, '.devcontainer.json');
-    expect(c.services).toEqual([{ name: DEVCONTAINER_SERVICE, image: 'node:20', env: {}, checkoutMount: '/workspace', workingDir: '/workspace', command: KEEP_ALIVE }]);
+    expect(c.services).toEqual([{ name: DEVCONTAINER_SERVICE, image: 'node:20', env: {}, checkoutMount: '/workspace', workingDir: '/workspace', command: KEEP_ALIVE, entrypoint: [''] }]);
     expect(c.services[0]!.port).toBeUndefined();
     expect(c.preview).toEqual({ service: DEVCONTAINER_SERVICE, visibility: 'default' });
     expect(c.plan!.join('\n')).toMatch(/preview: none\. forwardPorts is empty, so this workspace has an IDE and no preview/);
@@ -113,6 +113,7 @@ describe('devcontainer.json translation', () => {
   it('overrideCommand: false runs the image\'s own command, and the start waits for the preview port', () => {
     const c = translate('{ "image": "node:20", "overrideCommand": false, "forwardPorts": ["localhost:8080"] }');
     expect(c.services[0]!.command).toBeUndefined();
+    expect(c.services[0]!.entrypoint).toBeUndefined();
     expect(c.services[0]!.port).toBe(8080);
     expect(c.services[0]!.portOptional).toBeUndefined();
   });

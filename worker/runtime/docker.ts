@@ -531,7 +531,15 @@ export class DockerRuntime implements Runtime {
     const label = [`${LABELS.workspace}=${spec.workspaceId}`, ...('ide' in target ? [`${LABELS.role}=ide`] : [`${LABELS.role}=service`, `${LABELS.service}=${target.service}`])];
     const [found] = await this.docker.listContainers({ filters: { label, status: ['running'] } });
     if (!found) throw new StepFailedError('exec', `${'ide' in target ? 'the IDE' : `service ${target.service}`} of workspace ${spec.slug} is not running`);
-    return execInContainer(this.docker, this.docker.getContainer(found.Id), command, opts);
+    const container = this.docker.getContainer(found.Id);
+    try {
+      return await execInContainer(this.docker, container, command, opts);
+    } catch (err) {
+      // 409: it died meanwhile (a command or entrypoint that exits): say so, with its last words
+      if (statusOf(err) !== 409) throw err;
+      const what = 'ide' in target ? 'the IDE' : `service ${target.service}`;
+      throw new StepFailedError('exec', `${what} stopped running, so Berth could not run ${typeof command === 'string' ? command : JSON.stringify(command)} in it`, await this.logTail(container).catch(() => ''));
+    }
   }
 
   /** Resolves once the container's output ends, i.e. when it has stopped. */
