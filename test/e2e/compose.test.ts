@@ -5,6 +5,7 @@ import { ensureBaseImage } from '../fixtures/base-image.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { NotYet, waitFor } from '../helpers/http.js';
 import { dockerNames } from '../../worker/runtime/docker.js';
+import { IdeContainers } from '../../app/ide/containers.js';
 import { containersOf, docker, volumeExists } from './lifecycle.helpers.js';
 
 /**
@@ -197,6 +198,8 @@ describe('a compose project comes up with its preview, no berth.yml', () => {
     expect(dbInfo.Mounts.find((m) => m.Destination === '/var/lib/db')?.Name).toBe(dockerNames.namedVolume(ws.slug, 'dbdata'));
     const web = services.find((c) => c.Labels['berth.service'] === 'web')!;
     expect((await docker.getContainer(web.Id).inspect()).Mounts.find((m) => m.Destination === '/app')?.Name).toBe(dockerNames.workspaceVolume(ws.slug));
+    // the terminal and SSH open in the app's container, where the checkout is at /workspace too
+    expect((await new IdeContainers(docker).mainContainer(ws.id, 'web'))?.id).toBe(web.Id);
 
     // the plan: in the build log and in the check run
     const build = await berth.db.build.findFirstOrThrow({ where: { workspaceId: ws.id, sha } });

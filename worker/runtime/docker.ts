@@ -1180,7 +1180,14 @@ function envList(service: ServiceRunSpec): string[] {
 
 function mountsFor(spec: WorkspaceRunSpec, service: ServiceRunSpec, dataVolume?: string): Dockerode.MountSettings[] {
   const mounts: Dockerode.MountSettings[] = [];
-  if (service.mountsWorkspace) mounts.push({ ...workspaceMount(spec), Target: service.checkoutMount ?? WORKSPACE_DIR });
+  if (service.mountsWorkspace) {
+    const target = service.checkoutMount ?? WORKSPACE_DIR;
+    mounts.push({ ...workspaceMount(spec), Target: target });
+    // The checkout is also at /workspace where compose (`.:/app`) or devcontainer.json
+    // (`workspaceFolder`) put it elsewhere: the terminal, SSH, SFTP and the IDE find the
+    // container people work in, and open their shells, by that one path.
+    if (target !== WORKSPACE_DIR && !target.startsWith(`${WORKSPACE_DIR}/`)) mounts.push({ ...workspaceMount(spec), Target: WORKSPACE_DIR });
+  }
   for (const v of service.volumes ?? []) {
     mounts.push({ Type: 'volume', Source: dockerNames.namedVolume(spec.slug, v.name), Target: v.target, ...(v.readOnly ? { ReadOnly: true } : {}) });
   }
