@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeGitHub, type FakeGitHub } from '../fakes/github.js';
-import { issueCommentPayload, pullRequestPayload, pushPayload, sendWebhook } from '../fakes/webhooks.js';
-import { ensureBaseImage } from '../fixtures/base-image.js';
-import { startTestBerth, type TestBerth } from '../helpers/berth.js';
+import type { FakeGitHub } from '../fakes/github.js';
+import { issueCommentPayload, pullRequestPayload, pushPayload } from '../fakes/webhooks.js';
+import type { TestBerth } from '../helpers/berth.js';
+import { startScenario, stopScenario, webhookSender, type Scenario } from '../helpers/scenario.js';
 import { NotYet, waitFor } from '../helpers/http.js';
 import { dockerNames } from '../../worker/runtime/docker.js';
 import { IdeContainers } from '../../app/ide/containers.js';
@@ -119,31 +119,20 @@ http.createServer(async (req, res) => {
 };
 
 describe('a compose project comes up with its preview, no berth.yml', () => {
+  let s: Scenario;
   let fake: FakeGitHub;
   let berth: TestBerth;
   let installationId: number;
 
   beforeAll(async () => {
-    await ensureBaseImage();
-    fake = await startFakeGitHub();
-    installationId = fake.addInstallation({ login: O, type: 'Organization' }).id;
     // public: its preview is public, so the test opens it without signing in
-    fake.createRepo(O, R, { installationId, private: false });
-    await fake.pushFiles(O, R, 'main', { 'README.md': '# compose shop\n' });
-    fake.addUser('wendy');
-    fake.setPermission(O, R, 'wendy', 'write');
-    berth = await startTestBerth(fake);
+    s = await startScenario({ owner: O, repo: R, people: { wendy: 'write' }, main: { 'README.md': '# compose shop\n' }, baseImage: true });
+    ({ fake, berth, installationId } = s);
   });
 
-  afterAll(async () => {
-    await berth?.close();
-    await fake?.close();
-  });
+  afterAll(() => stopScenario(s));
 
-  const hook = async (event: string, payload: unknown) => {
-    const res = await sendWebhook(berth.webhookUrl, event, payload as never, fake.webhookSecret);
-    expect(res.status).toBeLessThan(300);
-  };
+  const hook = webhookSender(() => s);
   const byId = (id: string) => berth.db.workspace.findUniqueOrThrow({ where: { id } });
   /** the page, once the workspace runs; a failed workspace fails the wait at once with its reason */
   const page = (id: string, slug: string, what: string, ok: (body: string) => boolean) =>
