@@ -1,6 +1,7 @@
 import type { BerthConfig } from '../lib/config.js';
 import type { Build, PrismaClient, Repository, Workspace } from '../lib/db/client.js';
 import { BerthError } from '../lib/errors.js';
+import { previewOrigin, serviceLabels, serviceUrl, serviceUrlVariable } from '../lib/preview-domain.js';
 import type { RepoConfig } from '../lib/repo-config.js';
 import { referencedNames, substituteReferences } from '../lib/variables/layers.js';
 import { VariableStore, type VariableEntry } from '../lib/variables/store.js';
@@ -98,11 +99,13 @@ export async function buildArgs(deps: Deps, ws: WorkspaceWithRepo): Promise<Reco
   return args;
 }
 
-/** The values every service gets (issue 16 "derived values"). */
+/**
+ * The values every service gets (issue 16 "derived values"). Every service with a port has a
+ * public URL a browser reaches (lib/preview-domain.ts): the previewed one the preview's, each
+ * other its own host, so a frontend finds its backend with BERTH_URL_API.
+ */
 export function derivedValues(config: BerthConfig, ws: Workspace, build: Build, repoConfig: RepoConfig): Record<string, string> {
-  const base = new URL(config.berthUrl);
-  const port = base.port ? `:${base.port}` : '';
-  const previewUrl = `${base.protocol}//${ws.slug}.${config.BERTH_PREVIEW_DOMAIN}${port}/`;
+  const previewUrl = `${previewOrigin(config, ws.slug)}/`;
   const values: Record<string, string> = {
     BERTH_PREVIEW_URL: previewUrl,
     BERTH_BRANCH: ws.forkBranch ?? ws.branch,
@@ -110,11 +113,10 @@ export function derivedValues(config: BerthConfig, ws: Workspace, build: Build, 
     BERTH_WORKSPACE: ws.slug,
   };
   if (ws.prNumber) values.BERTH_PR = String(ws.prNumber);
-  for (const s of repoConfig.services) {
-    if (!s.port) continue;
-    // the previewed service has the public URL; the others are reachable inside the workspace's network by name
-    const url = s.name === repoConfig.preview.service ? previewUrl : `http://${s.name}:${s.port}/`;
-    values[`BERTH_URL_${s.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = url;
+  const withPort = repoConfig.services.filter((s) => s.port);
+  const labels = serviceLabels(withPort.map((s) => s.name));
+  for (const s of withPort) {
+    values[serviceUrlVariable(s.name)] = s.name === repoConfig.preview.service ? previewUrl : serviceUrl(config, ws, labels.get(s.name)!);
   }
   return values;
 }

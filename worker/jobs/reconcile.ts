@@ -5,6 +5,7 @@ import type { ContainerStatus } from '../runtime/types.js';
 import { transition } from '../../lib/workspaces.js';
 import { removeUnusedImages } from './image-retention.js';
 import { explainWorkspaceFailure } from '../failure-reason.js';
+import { serviceEndpointsOf, type ServiceEndpointRecord } from '../../lib/preview-domain.js';
 
 /** a workspace building or starting with no job left to finish it is failed after this long */
 const STUCK_GRACE_MS = 2 * 60_000;
@@ -28,12 +29,12 @@ const LIVE_JOB_STATES = ['active', 'waiting', 'delayed', 'prioritized', 'waiting
 /** when each stopped workspace's branch was last looked up on GitHub (see BERTH_BRANCH_CHECK_INTERVAL) */
 const branchChecked = new Map<string, number>();
 
-type RunningWorkspace = Pick<Workspace, 'id' | 'slug' | 'state' | 'previewHost' | 'previewService' | 'currentBuildId'>;
+type RunningWorkspace = Pick<Workspace, 'id' | 'slug' | 'state' | 'previewHost' | 'previewService' | 'currentBuildId'> & Partial<Pick<Workspace, 'serviceEndpoints'>>;
 
 /** What a running workspace needs, judged from what the engine runs. */
 export type Diagnosis =
   | { action: 'none' }
-  | { action: 'refresh'; previewHost: string; reason: string }
+  | { action: 'refresh'; previewHost: string; serviceEndpoints?: ServiceEndpointRecord[]; reason: string }
   | { action: 'stop'; reason: string }
   | { action: 'fail'; reason: string }
   | { action: 'restart'; reason: string };
@@ -54,7 +55,7 @@ export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[
   const repaired: string[] = [];
   const running = await deps.db.workspace.findMany({
     where: { state: 'running' },
-    select: { id: true, slug: true, state: true, previewHost: true, previewService: true, currentBuildId: true },
+    select: { id: true, slug: true, state: true, previewHost: true, previewService: true, currentBuildId: true, serviceEndpoints: true },
   });
   for (const ws of running) {
     const diagnosis = await diagnose(deps, ws);
@@ -174,8 +175,13 @@ export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<
     return { action: 'restart', reason: await explainWorkspaceFailure(deps.runtime, ws.slug, 'service', reason, tail) };
   }
   const preview = containers.find((c) => c.service === ws.previewService);
-  if (preview?.ip && preview.ip !== ws.previewHost) {
-    return { action: 'refresh', previewHost: preview.ip, reason: `service ${preview.service} moved to ${preview.ip}` };
+  // the services' own hosts (issue 16) follow their containers like the preview does
+  const recorded = serviceEndpointsOf(ws.serviceEndpoints);
+  const serviceEndpoints = recorded.map((e) => ({ ...e, host: containers.find((c) => c.service === e.service)?.ip || e.host }));
+  const movedService = serviceEndpoints.find((e, i) => e.host !== recorded[i]!.host);
+  if ((preview?.ip && preview.ip !== ws.previewHost) || movedService) {
+    const moved = preview?.ip && preview.ip !== ws.previewHost ? { service: preview.service, ip: preview.ip } : { service: movedService!.service, ip: movedService!.host };
+    return { action: 'refresh', previewHost: preview?.ip || ws.previewHost!, ...(movedService ? { serviceEndpoints } : {}), reason: `service ${moved.service} moved to ${moved.ip}` };
   }
   return { action: 'none' };
 }
@@ -201,7 +207,7 @@ export async function repairRunning(deps: WorkerDeps, ws: RunningWorkspace, acto
     case 'none':
       break;
     case 'refresh':
-      await deps.db.workspace.updateMany({ where: { id: ws.id, state: 'running' }, data: { previewHost: d.previewHost } });
+      await deps.db.workspace.updateMany({ where: { id: ws.id, state: 'running' }, data: { previewHost: d.previewHost, ...(d.serviceEndpoints ? { serviceEndpoints: d.serviceEndpoints as never } : {}) } });
       deps.log(`workspace ${ws.id}: ${d.reason}`);
       break;
     case 'stop':

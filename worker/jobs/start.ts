@@ -18,6 +18,7 @@ import { fastForwardCheckout, type SyncResult } from '../source/disk-sync.js';
 import { diskCheckoutAt } from '../source/pushed-from-disk.js';
 import type { Rollout, WorkspaceRunSpec } from '../runtime/types.js';
 import { applyWorkspaceVariables } from '../variables.js';
+import { serviceEndpointRecords } from '../../lib/preview-domain.js';
 import { sourceOf, userMessage } from './build.js';
 import { ideCustomizations, runAttachLifecycle, runStartLifecycle } from './devcontainer-lifecycle.js';
 
@@ -150,7 +151,9 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     const previewPort = config.services.find((s) => s.name === config.preview.service)!.port ?? null;
     log.line(previewPort ? `==> running: preview service ${preview.service} at ${preview.host}:${previewPort}` : `==> running: no preview (no port to preview), the IDE works in ${preview.service}`);
     await log.flush();
-    await db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(), previewService: preview.service } });
+    // every service with a port gets its own host (issue 16); the gateway proxies it while previewHost is set
+    const serviceEndpoints = serviceEndpointRecords(config.services, endpoints);
+    await db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(), previewService: preview.service, serviceEndpoints: serviceEndpoints as never } });
     const done = await transition(db, queues, ws.id, 'running', `running ${build.sha.slice(0, 7)}`, job.data.actor ?? 'worker', {
       runningSha: build.sha,
       previewHost: preview.host,
