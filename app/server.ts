@@ -1,3 +1,4 @@
+import { settingsHandler } from './dashboard/settings.js';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Redis } from 'ioredis';
@@ -73,7 +74,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const metrics = new Metrics(deps, (req) => auth.currentUser(req));
   const containers = options.containers ?? new DockerContainerReader();
   const webhookHandler = webhookEndpoint(probot, WEBHOOK_PATH, probot.log);
-  const dashboard: Handler[] = [variablesHandler(deps, { auth, probot }), createDashboard(deps, { auth, probot, containers })];
+  const dashboard: Handler[] = [variablesHandler(deps, { auth, probot }), settingsHandler(deps, { auth }), createDashboard(deps, { auth, probot, containers })];
   // BERTH_URL's own host is never a workspace's, even when its name would parse as one
   // (BERTH_URL berth.example.com with previews on *.example.com): Berth's pages stay Berth's.
   const berthHost = new URL(deps.config.berthUrl).hostname;
@@ -82,7 +83,13 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
       `BERTH_PREVIEW_DOMAIN ${deps.config.BERTH_PREVIEW_DOMAIN} is under the same domain as BERTH_URL (${berthHost}): previews run branch code there and can set cookies Berth receives. Give previews a domain of their own (README, “Put previews on a domain of their own”).`,
     );
   }
-  const onBerthHost = (req: http.IncomingMessage) => hostnameOf(req.headers.host) === new URL(deps.config.berthUrl).hostname.toLowerCase();
+  // BERTH_URL can be set after the server is made (a test's PORT=0): its hostname is parsed once per value
+  let berthUrl = '';
+  let berthHostname = '';
+  const onBerthHost = (req: http.IncomingMessage) => {
+    if (deps.config.berthUrl !== berthUrl) [berthUrl, berthHostname] = [deps.config.berthUrl, new URL(deps.config.berthUrl).hostname.toLowerCase()];
+    return hostnameOf(req.headers.host) === berthHostname;
+  };
   const workspaceHosts = (h: Handler): Handler => (req, res) => !onBerthHost(req) && h(req, res);
   const handlers: Handler[] = [
     workspaceHosts(gateway.handle),
@@ -106,6 +113,8 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   });
   const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     try {
+      // A running preview's traffic first: no handler chain, no await per handler.
+      if (!onBerthHost(req) && gateway.proxyIfCached(req, res)) return;
       for (const h of handlers) if (await h(req, res)) return;
       if (!res.headersSent) sendPage(res, 404, 'pages/not-found.njk', { berthUrl: deps.config.berthUrl });
     } catch (err) {

@@ -12,6 +12,8 @@ const LABEL_SERVICE = 'berth.service';
 const LABEL_ROLE = 'berth.role';
 /** the role of the code-server container the worker starts next to the services */
 export const IDE_ROLE = 'ide';
+/** on a person's own code-server container (app/ide/person-ide.ts): their login */
+export const LABEL_PERSON = 'berth.person';
 /** where code-server listens inside its container (only on the workspace network) */
 export const CODE_SERVER_PORT = 13337;
 
@@ -32,7 +34,8 @@ export class IdeContainers {
   async codeServer(workspaceId: string): Promise<IdeEndpoint | null> {
     const hit = this.endpoints.get(workspaceId);
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.value;
-    const [c] = await this.docker.listContainers({ filters: { label: [`${LABEL_WORKSPACE}=${workspaceId}`, `${LABEL_ROLE}=${IDE_ROLE}`], status: ['running'] } });
+    // the workspace's own, not a person's copy of it
+    const c = (await this.docker.listContainers({ filters: { label: [`${LABEL_WORKSPACE}=${workspaceId}`, `${LABEL_ROLE}=${IDE_ROLE}`], status: ['running'] } })).find((x) => !x.Labels?.[LABEL_PERSON]);
     const ip = c ? Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress : undefined;
     const value = ip ? { host: ip, port: CODE_SERVER_PORT } : null;
     this.endpoints.set(workspaceId, { at: Date.now(), value });

@@ -61,6 +61,15 @@ export class GitCredentials {
     return handle;
   }
 
+  /** whether a handle still names a live grant (a long-lived VS Code container re-mints when not) */
+  async isLive(handle: string): Promise<boolean> {
+    if (!HANDLE.test(handle)) return false;
+    const raw = await this.redis.get(this.key(handle));
+    if (!raw) return false;
+    const rec = JSON.parse(raw) as HandleRecord;
+    return rec.sid ? Boolean(await this.auth.userOfSession(rec.sid)) : true;
+  }
+
   async revoke(handle: string): Promise<void> {
     await this.redis.del(this.key(handle)).catch(() => {});
   }
@@ -121,7 +130,18 @@ export class GitCredentials {
     }
     const ws = await this.deps.db.workspace.findUnique({ where: { id: rec.workspaceId }, include: { repository: true } });
     if (!ws || ws.state === 'deleted' || !ws.repository.cloneUrl) return refused('the workspace is gone');
-    if (!sameRepository(ws.repository.cloneUrl, fields)) return refused(`Berth gives credentials for ${ws.repository.fullName} only`);
+    if (!sameRepository(ws.repository.cloneUrl, fields)) {
+      // the person's own dotfiles repository (Your settings), on the same GitHub as the
+      // workspace's: read with their token, whatever their access to the workspace
+      const dotfiles = await this.deps.db.user.findUnique({ where: { login: user.login }, select: { dotfilesUrl: true } });
+      if (!dotfiles?.dotfilesUrl || !sameHost(ws.repository.cloneUrl, dotfiles.dotfilesUrl) || !sameRepository(dotfiles.dotfilesUrl, fields)) {
+        return refused(`Berth gives credentials for ${ws.repository.fullName} only`);
+      }
+      const token = await this.auth.personGitHubToken(user.login);
+      if (!token) return refused('Berth holds no GitHub token of yours: sign in to Berth again');
+      answer(res, 200, `username=x-access-token\npassword=${token}\n`);
+      return true;
+    }
     const access = await this.auth.access(user, ws.repository).catch(() => null);
     if (access === null) return refused('GitHub could not be asked about your access; try again', 502);
     if (!sufficient(access, 'write')) return refused(`${user.login} no longer has write access to ${ws.repository.fullName}`);
@@ -169,6 +189,17 @@ export function sameRepository(cloneUrl: string, fields: Record<string, string>)
   const repo = new URL(cloneUrl);
   const strip = (p: string) => p.replace(/^\/+/, '').replace(/\/+$/, '').replace(/\.git$/, '').toLowerCase();
   return fields.protocol === repo.protocol.replace(':', '') && (fields.host ?? '').toLowerCase() === repo.host.toLowerCase() && strip(fields.path ?? '') === strip(repo.pathname);
+}
+
+/** a dotfiles repository gets the person's token only when it is on the workspace's GitHub */
+export function sameHost(cloneUrl: string, other: string): boolean {
+  try {
+    const a = new URL(cloneUrl);
+    const b = new URL(other);
+    return a.protocol === b.protocol && a.host.toLowerCase() === b.host.toLowerCase();
+  } catch {
+    return false;
+  }
 }
 
 /** Berth as a container sees it: the gateway of its (first) network, on Berth's port */

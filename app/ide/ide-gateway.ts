@@ -14,6 +14,7 @@ import { showWorkspaceState } from '../gateway/workspace-state-page.js';
 import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from '../gateway/workspace-lookup.js';
 import { ActivityRecorder } from '../gateway/activity.js';
 import type { GitCredentials } from './git-credentials.js';
+import { PersonIdes } from './person-ide.js';
 import type { SessionUser } from '../auth/types.js';
 
 const TERMINAL_PATH = '/__berth/terminal';
@@ -41,6 +42,8 @@ export class IdeGateway {
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private terminals = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private upgrades = new Set<Duplex>();
+  /** each person's own VS Code (with git credentials only); none: everyone shares the workspace's */
+  private people?: PersonIdes;
 
   constructor(
     private readonly deps: AppDeps,
@@ -50,6 +53,7 @@ export class IdeGateway {
     private readonly git?: GitCredentials,
   ) {
     this.activity = new ActivityRecorder(deps);
+    if (git) this.people = new PersonIdes(deps, containers.docker, git);
   }
 
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
@@ -65,7 +69,8 @@ export class IdeGateway {
       res.end('Refused: this request came from another site.\n');
       return true;
     }
-    if (!(await this.gate.admit(req, res, ws, 'ide'))) return true;
+    const user = await this.gate.admit(req, res, ws, 'ide');
+    if (!user) return true;
     this.touch(ws);
     const pathname = new URL(req.url ?? '/', 'http://ide.invalid').pathname;
     if (await serveAsset(pathname, res)) return true;
@@ -80,9 +85,9 @@ export class IdeGateway {
         await this.showState(ws, res);
         return true;
       }
-      const endpoint = await this.codeServer(ws);
+      const endpoint = await this.codeServer(ws, req, user);
       if (endpoint) {
-        this.proxy(ws, endpoint, req, res);
+        this.proxy(ws, endpoint, req, res, user);
         return true;
       }
     }
@@ -119,7 +124,7 @@ export class IdeGateway {
       await this.openTerminal(ws, req, socket, head, url, user);
       return true;
     }
-    const endpoint = ws.ide === 'vscode' ? await this.codeServer(ws) : null;
+    const endpoint = ws.ide === 'vscode' ? await this.codeServer(ws, req, user) : null;
     if (!endpoint) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
@@ -166,7 +171,7 @@ export class IdeGateway {
 
   // --- code-server proxy ---------------------------------------------------------------------------
 
-  private proxy(ws: IdeWorkspace, endpoint: IdeEndpoint, req: IncomingMessage, res: ServerResponse) {
+  private proxy(ws: IdeWorkspace, endpoint: IdeEndpoint, req: IncomingMessage, res: ServerResponse, user: SessionUser) {
     const headers = forwardableHeaders(req.headers);
     headers['x-forwarded-host'] = req.headers.host;
     headers['x-forwarded-proto'] = new URL(this.deps.config.berthUrl).protocol.replace(':', '');
@@ -177,6 +182,7 @@ export class IdeGateway {
     upstream.on('error', () => {
       // The IDE container is gone or restarting: forget it and let the next request look again.
       this.containers.forget(ws.id);
+      this.people?.forget(ws.id, user.login);
       // the app runs; it is the IDE that does not answer (yet): say so
       if (!res.headersSent) void this.showState({ ...ws, state: 'running' }, res).catch(() => res.destroy());
       else res.destroy();
@@ -210,12 +216,20 @@ export class IdeGateway {
     socket.on('close', close);
   }
 
-  /** where the workspace's code-server answers; looks again when the worker just reported it running */
-  private async codeServer(ws: IdeWorkspace): Promise<IdeEndpoint | null> {
-    const endpoint = await this.containers.codeServer(ws.id).catch(() => null);
-    if (endpoint || ws.ideState !== 'running') return endpoint;
-    this.containers.forget(ws.id);
-    return this.containers.codeServer(ws.id).catch(() => null);
+  /**
+   * Where this person's code-server answers: their own container (PersonIdes), made from the
+   * workspace's once the worker has it running; looks again when the worker just reported it.
+   */
+  private async codeServer(ws: IdeWorkspace, req: IncomingMessage, user: SessionUser): Promise<IdeEndpoint | null> {
+    let endpoint = await this.containers.codeServer(ws.id).catch(() => null);
+    if (!endpoint && ws.ideState === 'running') {
+      this.containers.forget(ws.id);
+      endpoint = await this.containers.codeServer(ws.id).catch(() => null);
+    }
+    if (!endpoint || !this.people) return endpoint;
+    const sid = this.gate.sessionOf(req, ws, 'ide');
+    if (!sid) return null;
+    return this.people.endpoint(ws, user, sid, req.socket.localPort ?? 0).catch(() => null);
   }
 
   // --- workspace state -------------------------------------------------------------------------------

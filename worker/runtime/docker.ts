@@ -529,7 +529,8 @@ export class DockerRuntime implements Runtime {
   async execIn(spec: WorkspaceRunSpec, target: { service: string } | { ide: true }, command: string | string[], opts: ExecOptions = {}): Promise<TaskResult> {
     // by label, not by name: whatever the container of the service is called now, the running one
     const label = [`${LABELS.workspace}=${spec.workspaceId}`, ...('ide' in target ? [`${LABELS.role}=ide`] : [`${LABELS.role}=service`, `${LABELS.service}=${target.service}`])];
-    const [found] = await this.docker.listContainers({ filters: { label, status: ['running'] } });
+    // the workspace's IDE, not a person's copy of it (app/ide/person-ide.ts labels those berth.person)
+    const found = (await this.docker.listContainers({ filters: { label, status: ['running'] } })).find((c) => !c.Labels?.['berth.person']);
     if (!found) throw new StepFailedError('exec', `${'ide' in target ? 'the IDE' : `service ${target.service}`} of workspace ${spec.slug} is not running`);
     const container = this.docker.getContainer(found.Id);
     try {
