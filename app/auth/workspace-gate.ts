@@ -9,6 +9,7 @@ import type { BerthAuth } from './auth.js';
 import { COOKIE, appendSetCookie, cookieName, readCookies, serializeCookie } from './cookies.js';
 import { AccessCheckError } from './errors.js';
 import { safePath } from './form.js';
+import { parsePreviewHost, previewOrigin, serviceEndpointsOf, serviceHostLabel } from '../../lib/preview-domain.js';
 import type { WorkspaceKind } from './store.js';
 import type { RepoAccess, SessionUser } from './types.js';
 
@@ -78,8 +79,11 @@ export class WorkspaceGate {
     const [, id, kind] = m as unknown as [string, string, WorkspaceKind];
     const path = safePath(url.searchParams.get('path'));
     const ws = await this.deps.db.workspace.findUnique({ where: { id }, include: { repository: true } });
+    // a service's own host (issue 16) rather than the preview's: only one the workspace has
+    const service = kind === 'preview' && ws ? serviceEndpointsOf(ws.serviceEndpoints).find((e) => e.label === url.searchParams.get('service')) : undefined;
+    const origin = (w: { id: string; slug: string }) => (service ? previewOrigin(this.deps.config, serviceHostLabel(service.label, w)) : this.origin(w, kind));
     if (kind === 'preview' && ws && !ws.previewPrivate) {
-      this.redirect(res, this.origin(ws, kind) + path); // public: nothing to sign in for
+      this.redirect(res, origin(ws) + path); // public: nothing to sign in for
       return true;
     }
     const user = await this.auth.requireUser(req, res);
@@ -103,7 +107,7 @@ export class WorkspaceGate {
     }
     const sid = this.auth.sessionId(req)!;
     const token = await this.auth.store.mintTicket({ sid, workspaceId: ws.id, kind, path });
-    this.redirect(res, `${this.origin(ws, kind)}${EXCHANGE_PATH}?token=${encodeURIComponent(token)}`);
+    this.redirect(res, `${origin(ws)}${EXCHANGE_PATH}?token=${encodeURIComponent(token)}`);
     return true;
   };
 
@@ -115,14 +119,15 @@ export class WorkspaceGate {
    */
   async admit(req: IncomingMessage, res: ServerResponse, ws: GatedWorkspace, kind: WorkspaceKind): Promise<SessionUser | null> {
     const url = new URL(req.url ?? '/', 'http://workspace.invalid');
+    const service = this.serviceOfHost(req, kind);
     if (url.pathname === EXCHANGE_PATH) {
-      await this.exchange(res, ws, kind, url);
+      await this.exchange(res, ws, kind, url, service);
       return null;
     }
     const verdict = await this.check(req, ws, kind);
     if (verdict.ok) return verdict.user;
     if (verdict.why === 'sign-in') {
-      const entry = this.entryUrl(ws, kind, req.url ?? '/');
+      const entry = this.entryUrl(ws, kind, req.url ?? '/', service);
       if (req.method === 'GET' || req.method === 'HEAD') this.redirect(res, entry);
       else {
         res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
@@ -205,14 +210,14 @@ export class WorkspaceGate {
     return { ok: true, user };
   }
 
-  private async exchange(res: ServerResponse, ws: GatedWorkspace, kind: WorkspaceKind, url: URL) {
+  private async exchange(res: ServerResponse, ws: GatedWorkspace, kind: WorkspaceKind, url: URL, service?: string) {
     const ticket = await this.auth.store.consumeTicket(url.searchParams.get('token') ?? '');
     if (!ticket || ticket.workspaceId !== ws.id || ticket.kind !== kind) {
-      sendPage(res, 400, 'auth/ticket-used.njk', { berthUrl: this.deps.config.berthUrl, entryUrl: this.entryUrl(ws, kind, '/') });
+      sendPage(res, 400, 'auth/ticket-used.njk', { berthUrl: this.deps.config.berthUrl, entryUrl: this.entryUrl(ws, kind, '/', service) });
       return;
     }
     const session = await this.auth.userOfSession(ticket.sid);
-    if (!session) return this.redirect(res, this.entryUrl(ws, kind, ticket.path));
+    if (!session) return this.redirect(res, this.entryUrl(ws, kind, ticket.path, service));
     const value = this.hostSigner(kind).sign({ sid: ticket.sid, wid: ws.id, k: kind, exp: session.expiresAt } satisfies HostCookie);
     appendSetCookie(res, serializeCookie(this.hostCookie, value, { maxAgeS: (session.expiresAt - Date.now()) / 1000, secure: this.secure }));
     this.redirect(res, safePath(ticket.path));
@@ -225,11 +230,20 @@ export class WorkspaceGate {
     return kind === 'ide' ? this.auth.signers['ide-host'] : this.auth.signers['preview-host'];
   }
 
-  /** The Berth page that signs in and sends the browser back to `path` on the workspace host. */
-  entryUrl(ws: { id: string }, kind: WorkspaceKind, path: string): string {
+  /**
+   * The Berth page that signs in and sends the browser back to `path` on the workspace host:
+   * the preview's, or with `service` (its label) that service's own host.
+   */
+  entryUrl(ws: { id: string }, kind: WorkspaceKind, path: string, service?: string): string {
     const base = `${this.deps.config.berthUrl}/workspaces/${ws.id}/${kind}`;
     const back = safePath(path);
-    return back === '/' ? base : `${base}?path=${encodeURIComponent(back)}`;
+    const query = [service ? `service=${encodeURIComponent(service)}` : '', back === '/' ? '' : `path=${encodeURIComponent(back)}`].filter(Boolean).join('&');
+    return query ? `${base}?${query}` : base;
+  }
+
+  /** the service label of a request to a service's own preview host (`<label>--<slug>`), if it is one */
+  private serviceOfHost(req: IncomingMessage, kind: WorkspaceKind): string | undefined {
+    return kind === 'preview' ? parsePreviewHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN)?.service : undefined;
   }
 
   private origin(ws: { id: string; slug: string }, kind: WorkspaceKind): string {
