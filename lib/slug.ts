@@ -21,6 +21,9 @@ export function shortHash(text: string, length = 6): string {
  * (characters replaced, or truncated) a hash of the exact repository and branch is
  * appended, so two branches that sanitise alike still get different slugs.
  * `salt` > 0 forces a hash, for the rare collision the database reports.
+ * A slug never contains `--` (sanitize makes every run of other characters one `-`, and the
+ * parts are joined by one): `--` marks a service's own host, `<service>--<slug>`
+ * (lib/preview-domain.ts), so the two can never be mistaken for each other.
  */
 export function workspaceSlug(repoFullName: string, branch: string, salt = 0): string {
   const repoName = repoFullName.split('/').pop() ?? repoFullName;
