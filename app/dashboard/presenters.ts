@@ -1,4 +1,6 @@
 import { idleDeadline } from '../../lib/idle.js';
+import type { BerthConfig } from '../../lib/config.js';
+import { serviceLabels, serviceUrl } from '../../lib/preview-domain.js';
 import type { RepoAccess } from '../auth/types.js';
 
 /**
@@ -355,6 +357,22 @@ export function serviceRows(
     else rows.push({ name: c.service ?? c.name, port: null, source: 'not in the current configuration', preview: false, container });
   }
   return rows;
+}
+
+/**
+ * The public URL of each service with a port (issue 16): the preview's for the previewed one,
+ * its own host (lib/preview-domain.ts) for the others, as BERTH_URL_<SERVICE> gives them.
+ */
+export function serviceUrls(
+  services: readonly { name: string; port?: number | undefined }[],
+  previewService: string | null,
+  previewUrl: string,
+  config: Pick<BerthConfig, 'berthUrl' | 'BERTH_PREVIEW_DOMAIN'>,
+  ws: { id: string; slug: string },
+): Record<string, string> {
+  const withPort = services.filter((s) => s.port);
+  const labels = serviceLabels(withPort.map((s) => s.name));
+  return Object.fromEntries(withPort.map((s) => [s.name, s.name === previewService ? previewUrl : serviceUrl(config, ws, labels.get(s.name)!)]));
 }
 
 // --- build log ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import {
   parseFilters,
   safeReturnPath,
   serviceRows,
+  serviceUrls,
   shouldAutoRefresh,
   workspaceRow,
   type ActionName,
@@ -156,6 +157,8 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
       repo: { fullName: ws.repository.fullName, htmlUrl: ws.repository.htmlUrl },
       access,
       services: serviceRows(config?.services ?? [], config?.preview.service ?? ws.previewService, running),
+      // each service's public URL (issue 16), none for a preview without a port
+      serviceUrls: serviceUrls(config?.services ?? [], config?.preview.service ?? ws.previewService, links.preview, deps.config, ws),
       // names and layers the newest start gave the services (worker/variables.ts), never values
       variables: Array.isArray(ws.variableSources) ? ws.variableSources : [],
       variablesUrl: `/repos/${ws.repository.owner}/${ws.repository.name}/variables`,
