@@ -9,6 +9,7 @@ import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from './workspace-lookup.js';
 import { ActivityRecorder } from './activity.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
 import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
+import { parsePreviewHost, parsePreviewLabel, serviceEndpointsOf, serviceHostLabel } from '../../lib/preview-domain.js';
 
 /**
  * How long a WebSocket to a workspace that is not serving yet (stopped, starting, first build)
@@ -20,17 +21,15 @@ const SERVING_POLL_MS = 100;
 /** one shared poll lasts at most this long; waiters with time left start the next */
 const SERVING_POLL_SPAN_MS = 5_000;
 
-/** `<slug>.<previewDomain>[:port]` → slug, or undefined when the host is not a workspace's. */
-export function slugFromHost(host: string | undefined, previewDomain: string): string | undefined {
-  if (!host) return undefined;
-  const name = host.replace(/:\d+$/, '').toLowerCase();
-  const suffix = `.${previewDomain.toLowerCase()}`;
-  if (!name.endsWith(suffix)) return undefined;
-  const slug = name.slice(0, -suffix.length);
-  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(slug) ? slug : undefined;
-}
+export { slugFromHost } from '../../lib/preview-domain.js';
 
+/**
+ * A workspace as one of its hosts serves it: the preview (`key` = slug), or a service's own
+ * host (issue 16), whose previewHost/previewPort are that service's while the workspace serves.
+ */
 type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason' | 'previewHost' | 'previewPort' | 'previewPrivate' | 'idleTimeoutSec'> & {
+  /** the host's label: the lookup cache's key */
+  key: string;
   repo: string;
   repository: { owner: string; name: string; installationId: bigint; fullName: string };
 };
@@ -56,11 +55,12 @@ export class Gateway {
 
   /** Handles the request when its Host is a workspace's; false otherwise. */
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const slug = slugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
-    if (!slug) return false;
-    const ws = await this.lookups.get(slug);
+    const host = parsePreviewHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
+    if (!host) return false;
+    const ws = await this.lookups.get(host.key);
     if (!ws) {
-      sendPage(res, 404, 'pages/not-found.njk', { message: `No workspace is called “${slug}”.`, berthUrl: this.deps.config.berthUrl });
+      const message = host.service ? `No workspace has a service at “${host.key}”.` : `No workspace is called “${host.key}”.`;
+      sendPage(res, 404, 'pages/not-found.njk', { message, berthUrl: this.deps.config.berthUrl });
       return true;
     }
     if (ws.previewPrivate && !(this.gate && (await this.gate.admit(req, res, ws, 'preview')))) {
@@ -82,6 +82,21 @@ export class Gateway {
   };
 
   /**
+   * The hot path, taken before any other route and without a promise: a request to a running,
+   * public preview whose row was looked up in the last quarter second is proxied at once (the
+   * same decision handle() makes for it). false: handle() decides (not cached, private, not
+   * serving, not a workspace's host).
+   */
+  proxyIfCached = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const host = parsePreviewHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
+    const ws = host && this.lookups.peek(host.key);
+    if (!ws || ws.previewPrivate || !ws.previewPort || !proxiable(ws)) return false;
+    this.touch(ws);
+    this.proxyHttp(ws, req, res);
+    return true;
+  };
+
+  /**
    * A request to a workspace that is not serving (stopped: woken now; starting; a first build)
    * is held and answered by the app as soon as it serves, for every client: a `curl`, a `fetch`
    * or a monitoring probe gets the app's own answer, never a waiting page. Past BERTH_WAKE_HOLD
@@ -97,7 +112,7 @@ export class Gateway {
     const serving = await this.untilServing(ws, res, navigation ? Math.min(BERTH_WAKE_PAGE_AFTER, BERTH_WAKE_HOLD) : BERTH_WAKE_HOLD);
     if (res.destroyed || res.writableEnded) return; // the client gave up
     if (serving && proxiable(serving)) return this.proxyHttp(serving, req, res);
-    const now = serving ?? (await this.lookups.get(ws.slug).catch(() => null)) ?? ws;
+    const now = serving ?? (await this.lookups.get(ws.key).catch(() => null)) ?? ws;
     if (navigation || now.state === 'failed' || now.state === 'deleted') return this.showState(now, res);
     res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5', 'cache-control': 'no-store' });
     res.end(`The workspace ${ws.slug} is ${now.state === 'stopped' ? 'waking up' : now.state}; try again in a few seconds.\n`);
@@ -109,9 +124,9 @@ export class Gateway {
    * until the app answers (a dev server's live-reload client then simply connects).
    */
   handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> => {
-    const slug = slugFromHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
-    if (!slug) return false;
-    const found = await this.lookups.get(slug);
+    const host = parsePreviewHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
+    if (!host) return false;
+    const found = await this.lookups.get(host.key);
     if (!found || found.state === 'deleted') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
@@ -160,12 +175,12 @@ export class Gateway {
       },
     );
     upstream.on('error', () => {
-      this.lookups.forget(ws.slug);
+      this.lookups.forget(ws.key);
       // A request without a body that met a container on its way out (the old version of a
       // rollout, just switched away from) is sent once more, to where the workspace serves now.
       if (!retried && !res.headersSent && (req.method === 'GET' || req.method === 'HEAD')) {
         void this.lookups
-          .get(ws.slug, { fresh: true })
+          .get(ws.key, { fresh: true })
           .then((now) => (now && proxiable(now) && now.previewHost !== ws.previewHost ? this.proxyHttp(now, req, res, true) : this.upstreamGone(ws, res)))
           .catch(() => this.upstreamGone(ws, res));
         return;
@@ -201,7 +216,7 @@ export class Gateway {
       while (!gone && Date.now() < deadline) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const row = await Promise.race([
-          this.serving(ws.slug),
+          this.serving(ws.key),
           new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), Math.max(0, deadline - Date.now())))),
         ]).finally(() => clearTimeout(timer));
         if (row === undefined) return null; // this request's time is up
@@ -237,7 +252,7 @@ export class Gateway {
   }
 
   private async showState(ws: Lookup, res: ServerResponse) {
-    if (ws.state === 'stopped') this.lookups.forget(ws.slug);
+    if (ws.state === 'stopped') this.lookups.forget(ws.key);
     await showWorkspaceState(this.deps, res, ws, ws.repo, {
       actor: 'gateway',
       wakeReason: 'woken by a request to its preview',
@@ -246,12 +261,17 @@ export class Gateway {
     });
   }
 
-  private async load(slug: string): Promise<Lookup | null> {
+  private async load(key: string): Promise<Lookup | null> {
+    const host = parsePreviewLabel(key);
+    if (!host) return null;
     const row = await this.deps.db.workspace.findUnique({
-      where: { slug },
-      select: { ...HOST_WORKSPACE_FIELDS, previewPort: true, previewPrivate: true, idleTimeoutSec: true },
+      where: host.workspaceId ? { id: host.workspaceId } : { slug: host.slug! },
+      select: { ...HOST_WORKSPACE_FIELDS, previewPort: true, previewPrivate: true, idleTimeoutSec: true, serviceEndpoints: true },
     });
-    return row ? { ...row, repo: row.repository.fullName } : null;
+    if (!row) return null;
+    const { serviceEndpoints, ...ws } = row;
+    if (!host.service) return { ...ws, key, repo: row.repository.fullName };
+    return serviceLookup({ ...ws, key, repo: row.repository.fullName }, serviceEndpoints);
   }
 
   /** Activity for the idle timer (see ActivityRecorder: no write per request, the last one counts). */
@@ -262,6 +282,17 @@ export class Gateway {
   invalidate(slug?: string) {
     this.lookups.forget(slug);
   }
+}
+
+/**
+ * A service's host (`<label>--<slug>`, lib/preview-domain.ts) serves like the preview, proxied to
+ * that service's address; null when the workspace has no service at exactly this host.
+ */
+function serviceLookup(ws: Lookup, recorded: unknown): Lookup | null {
+  const endpoint = serviceEndpointsOf(recorded).find((e) => serviceHostLabel(e.label, ws) === ws.key);
+  if (!endpoint) return null;
+  // the address counts only while the workspace serves (previewHost set), as the preview's does
+  return { ...ws, previewHost: ws.previewHost && endpoint.host, previewPort: endpoint.port };
 }
 
 /**

@@ -54,6 +54,14 @@ export class WorkspaceLookup<T extends object> {
     }
   }
 
+  /**
+   * The cached row when it is still fresh, without a promise or a query: the gateway's hot path
+   * (a running preview under load). undefined when not cached, stale or being loaded.
+   */
+  peek(slug: string): T | null | undefined {
+    return this.cache.get(slug)?.row;
+  }
+
   forget(slug?: string): void {
     if (slug) this.cache.delete(slug);
     else this.cache.clear();
