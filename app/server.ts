@@ -15,6 +15,7 @@ import { BerthAuth } from './auth/auth.js';
 import { WorkspaceGate } from './auth/workspace-gate.js';
 import { IdeGateway } from './ide/ide-gateway.js';
 import { GitCredentials } from './ide/git-credentials.js';
+import { IdeContainers } from './ide/containers.js';
 import { Metrics } from './metrics.js';
 import { createDashboard } from './dashboard/routes.js';
 import { variablesHandler } from './variables/routes.js';
@@ -56,8 +57,9 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const signIn = new BerthAuth(deps, probot, redis);
   const gate = new WorkspaceGate(deps, signIn);
   const gateway = new Gateway(deps, gate);
-  const git = new GitCredentials(deps, signIn, redis);
-  const ide = new IdeGateway(deps, gate, undefined, git);
+  const ideContainers = new IdeContainers();
+  const git = new GitCredentials(deps, signIn, redis, ideContainers.docker);
+  const ide = new IdeGateway(deps, gate, ideContainers, git);
   const auth = options.auth ?? signIn;
   // Berth's handlers on Probot's webhooks; deliveries reach them through webhookEndpoint only.
   await probot.load(berthApp(deps), {

@@ -19,6 +19,8 @@ interface HandleRecord {
   sid: string | null;
   workspaceId: string;
   login: string;
+  /** a VS Code container's handle (app/ide/person-ide.ts): valid only while that container runs with it */
+  container?: string;
 }
 
 /**
@@ -46,6 +48,8 @@ export class GitCredentials {
     private readonly deps: AppDeps,
     private readonly auth: BerthAuth,
     private readonly redis: Redis,
+    /** asked whether a VS Code container that holds a handle still runs */
+    private readonly docker?: Docker,
   ) {}
 
   /**
@@ -53,11 +57,11 @@ export class GitCredentials {
    * `sid` null (an SSH session, which has no sign-in session) it lasts until `revoke` (at most
    * 12 hours): the caller revokes it when the SSH session ends.
    */
-  async mintHandle(sid: string | null, workspaceId: string, login: string): Promise<string> {
+  async mintHandle(sid: string | null, workspaceId: string, login: string, opts: { container?: string } = {}): Promise<string> {
     const session = sid ? await this.auth.userOfSession(sid) : null;
     const ttlS = !sid ? SESSION_TTL_S : session ? Math.max(1, Math.ceil((session.expiresAt - Date.now()) / 1000)) : 1;
     const handle = randomBytes(32).toString('base64url');
-    await this.redis.set(this.key(handle), JSON.stringify({ sid, workspaceId, login } satisfies HandleRecord), 'EX', ttlS);
+    await this.redis.set(this.key(handle), JSON.stringify({ sid, workspaceId, login, ...(opts.container ? { container: opts.container } : {}) } satisfies HandleRecord), 'EX', ttlS);
     return handle;
   }
 
@@ -123,6 +127,10 @@ export class GitCredentials {
     const raw = await this.redis.get(this.key(fields.handle!));
     if (!raw) return refused('this terminal’s sign-in ended: open the IDE again');
     const rec = JSON.parse(raw) as HandleRecord;
+    if (rec.container && !(await this.heldBy(rec.container, fields.handle!))) {
+      await this.revoke(fields.handle!);
+      return refused('this VS Code has stopped: open the IDE again');
+    }
     const user = rec.sid ? await this.auth.userOfSession(rec.sid) : await this.personOf(rec.login);
     if (!user || user.login !== rec.login) {
       await this.revoke(fields.handle!);
@@ -150,6 +158,13 @@ export class GitCredentials {
     answer(res, 200, `username=x-access-token\npassword=${token}\n`);
     return true;
   };
+
+  /** whether the container of this name runs, with this handle (a stopped or re-made one does not) */
+  private async heldBy(container: string, handle: string): Promise<boolean> {
+    if (!this.docker) return false;
+    const info = await this.docker.getContainer(container).inspect().catch(() => null);
+    return Boolean(info?.State.Running && info.Config.Env?.includes(`BERTH_GIT_HANDLE=${handle}`));
+  }
 
   /** an SSH session's person, as Berth knows them from their last sign-in */
   private async personOf(login: string): Promise<SessionUser | null> {

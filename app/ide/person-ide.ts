@@ -93,7 +93,8 @@ export class PersonIdes {
       await this.docker.createVolume({ Name: volumeName, Labels: { ...labels, [LABEL_TEMPLATE]: '' } });
       fresh = true;
     }
-    const handle = await this.git.mintHandle(sid, ws.id, user.login);
+    // valid while this session lives and this very container runs (GitCredentials asks Docker)
+    const handle = await this.git.mintHandle(sid, ws.id, user.login, { container: name });
     const personEnv = await this.git.terminalEnv(user, handle, template, berthPort);
     const network = Object.keys(t.NetworkSettings.Networks ?? {})[0];
     const container = await this.docker.createContainer({

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +65,23 @@ describe('VS Code in a workspace as yourself', () => {
     for await (const c of await exec.start({ Tty: true })) chunks.push(c as Buffer);
     return Buffer.concat(chunks).toString('latin1').replace(/\r/g, '');
   }
+
+  /** what git's credential helper in a container asks Berth */
+  function askCredential(handle: string) {
+    const repo = new URL(fake.getRepo(O, R)!.cloneUrl);
+    return new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: berth.port, method: 'POST', path: '/__berth/git-credential' }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.end(`handle=${handle}\nprotocol=http\nhost=${repo.host}\npath=${repo.pathname.slice(1)}\n`);
+    });
+  }
+
+  const handleOf = async (containerId: string) =>
+    ((await docker.getContainer(containerId).inspect()).Config.Env ?? []).find((e) => e.startsWith('BERTH_GIT_HANDLE='))!.slice('BERTH_GIT_HANDLE='.length);
 
   async function running() {
     return waitFor(
@@ -162,10 +180,16 @@ describe('VS Code in a workspace as yourself', () => {
     // what VS Code writes when he changes a setting: his User/settings.json
     await execIn(before.id, 'f="$HOME/settings.json"; sed -i "s/^{/{\\n  \\"editor.fontSize\\": 19,/" "$f" && cat "$f"');
     expect(await execIn(before.id, 'cat "$HOME/settings.json"')).toContain('"editor.fontSize": 19');
+    const oldHandle = await handleOf(before.id);
+    expect((await askCredential(oldHandle)).status).toBe(200);
     await berth.queues.enqueueWorkspace('stop', { workspaceId: ws.id, actor: 'test' });
     await waitFor('the stop', async () => (await berth.db.workspace.findUniqueOrThrow({ where: { id: ws.id } })).state === 'stopped', 120_000, 500);
     // every person's VS Code stops with the workspace
     await waitFor('every VS Code of the workspace to go', async () => (await docker.listContainers({ all: true, filters: { label: [`berth.workspace=${ws.id}`, 'berth.role=ide'] } })).length === 0, 60_000, 250);
+    // the handle of his stopped VS Code gives nothing any more, though his sign-in lives on
+    const stale = await askCredential(oldHandle);
+    expect(stale.status).toBe(403);
+    expect(stale.body).not.toContain('password');
     await berth.queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'test' });
     await running();
     const after = await openVsCode('bob');
