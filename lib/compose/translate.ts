@@ -14,6 +14,7 @@ import { secretReference } from './interpolate.js';
 import { loadCompose, type ComposeFileText, type LoadedCompose } from './load.js';
 import { dependsOnMap, listToMap, mergeCompose } from './merge.js';
 import { shellWords } from './shell-words.js';
+import { serviceUrlVariable } from '../preview-domain.js';
 
 export interface ComposeInput {
   /** the compose file and its overrides, in merge order (repository paths and their text) */
@@ -35,7 +36,7 @@ const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
  * Ports of databases, caches and queues: never the preview even when listed first. (The
  * preview is "the first web-looking one".)
  */
-const NOT_WEB_PORTS = new Set([
+export const NOT_WEB_PORTS = new Set([
   25, 465, 587, 1025, 1433, 1521, 2181, 3306, 4222, 5432, 5433, 5672, 6379, 6380, 7687, 9042, 9092, 9200, 9300, 11211, 26257, 27017, 28015, 33060,
 ]);
 
@@ -316,6 +317,15 @@ async function translate(loaded: LoadedCompose, input: ComposeInput): Promise<Re
   const previewSpec = services.find((s) => s.name === preview.service)!;
   if (previewSpec.oneShot) throw fail(xPreview?.path ?? ['services', preview.service], `${preview.service} runs once to completion (a dependency's service_completed_successfully), so it cannot be the preview`);
   if (preview.port) previewSpec.port = preview.port;
+  // every other web-looking service gets a public URL of its own too (issue 16: BERTH_URL_<SERVICE>);
+  // the start does not wait for it as it does for the preview (an API may answer / with a 404)
+  for (const c of previewCandidates) {
+    const s = services.find((x) => x.name === c.name)!;
+    if (s === previewSpec || s.oneShot || s.port) continue;
+    s.port = c.port;
+    s.portOptional = true;
+    plan.push(`URL: ${s.name} on port ${c.port} at a host of its own (${serviceUrlVariable(s.name)}), from ${c.from}`);
+  }
 
   for (const s of services) {
     for (const [dep, condition] of Object.entries(s.dependsOn ?? {})) {

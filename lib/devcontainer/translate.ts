@@ -2,6 +2,8 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { imageRef, type LifecycleCommand, type RepoConfig, type ServiceSpec } from '../repo-config.js';
 import { parseJsonc, type JsoncDocument } from './jsonc.js';
+import { serviceUrlVariable } from '../preview-domain.js';
+import { NOT_WEB_PORTS } from '../compose/translate.js';
 
 /** Where Berth looks for a devcontainer.json, in this order (the spec's own order). */
 export const DEVCONTAINER_PATHS = ['.devcontainer/devcontainer.json', '.devcontainer.json'] as const;
@@ -336,7 +338,21 @@ function previewOf(
     `preview: port ${portNumber} of ${target.name}${labelText ? `, labelled "${labelText}"` : ''} (the first of forwardPorts)` +
       (target.portOptional ? '; the start does not wait for it: it answers once something in the container listens on it (a postStartCommand, or you in the IDE)' : ''),
   );
-  if (ports.length > 1) plan.push(`not previewed: ${ports.slice(1).join(', ')} (Berth previews one port, the first of forwardPorts; the others are reachable inside the workspace network)`);
+  // "service:port" of another compose service: that service's own public URL (issue 16: BERTH_URL_<SERVICE>)
+  const notPreviewed: (string | number)[] = [];
+  for (const more of ports.slice(1)) {
+    const [name, text] = typeof more === 'string' && more.includes(':') ? more.split(':') : [undefined, String(more)];
+    const other = name ? services.find((s) => s.name === name && s !== target && !s.port && !s.oneShot) : undefined;
+    // a database's or cache's port (5432, 6379…) is forwarded for a client in the IDE, not for a browser
+    if (!other || !(Number(text) >= 1 && Number(text) <= 65535) || NOT_WEB_PORTS.has(Number(text))) {
+      notPreviewed.push(more);
+      continue;
+    }
+    other.port = Number(text);
+    other.portOptional = true;
+    plan.push(`URL: ${other.name} on port ${other.port} at a host of its own (${serviceUrlVariable(other.name)}), from forwardPorts`);
+  }
+  if (notPreviewed.length) plan.push(`not previewed: ${notPreviewed.join(', ')} (Berth previews one port, the first of forwardPorts, and one per other service named as "service:port"; the others are reachable inside the workspace network)`);
   return { service: target.name, visibility: 'default', ...(labelText ? { label: labelText } : {}) };
 }
 

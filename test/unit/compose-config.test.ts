@@ -154,7 +154,9 @@ x-berth:
     expect(front.migrate).toBe('npm run db:migrate');
     expect(front.seed).toBe('npm run db:seed');
     expect(front.build).toEqual({ context: 'front', dockerfile: 'dev.Dockerfile', target: 'dev', args: {} });
-    expect(service(c, 'api').port).toBeUndefined();
+    // not the preview, but a web port: a URL of its own (BERTH_URL_API), not waited for at start
+    expect(service(c, 'api')).toMatchObject({ port: 4000, portOptional: true });
+    expect(c.plan).toContain('URL: api on port 4000 at a host of its own (BERTH_URL_API), from ports: 4000');
     expect(c.workspace).toEqual({ ide: 'terminal', idleTimeoutMs: 600_000 });
   });
 

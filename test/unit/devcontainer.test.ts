@@ -160,6 +160,28 @@ describe('devcontainer.json translation', () => {
     expect(c.plan!.join('\n')).toMatch(/not started \(not in runServices\): docs/);
   });
 
+  it('"service:port" of another service after the first gives it a URL of its own (BERTH_URL_API); a database port does not', () => {
+    const compose: RepoConfig = {
+      source: 'compose',
+      file: 'compose.yml',
+      services: [
+        { name: 'app', build: { context: '.', dockerfile: 'Dockerfile', args: {} }, env: {}, command: 'npm run dev' },
+        { name: 'api', build: { context: 'api', dockerfile: 'Dockerfile', args: {} }, env: {} },
+        { name: 'db', image: 'postgres:16', env: {} },
+      ],
+      preview: { service: 'app', visibility: 'default' },
+      workspace: { ide: 'vscode' },
+      plan: [],
+    };
+    const c = translate('{ "dockerComposeFile": "compose.yml", "service": "app", "forwardPorts": ["app:3000", "api:4000", "db:5432", 9229] }', { compose });
+    expect(c.preview.service).toBe('app');
+    expect(c.services.find((s) => s.name === 'app')).toMatchObject({ port: 3000 });
+    expect(c.services.find((s) => s.name === 'api')).toMatchObject({ port: 4000, portOptional: true });
+    expect(c.services.find((s) => s.name === 'db')!.port).toBeUndefined();
+    expect(c.plan).toContain('URL: api on port 4000 at a host of its own (BERTH_URL_API), from forwardPorts');
+    expect(c.plan!.join('\n')).toMatch(/not previewed: db:5432, 9229/);
+  });
+
   it('a compose-based devcontainer with overrideCommand: true idles in its service', () => {
     const compose: RepoConfig = {
       source: 'compose',
