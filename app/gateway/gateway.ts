@@ -8,7 +8,7 @@ import { showWorkspaceState, wakeIfStopped } from './workspace-state-page.js';
 import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from './workspace-lookup.js';
 import { ActivityRecorder } from './activity.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
-import { forwardableHeaders, forwardableRawHeaders, withoutBerthSetCookies } from '../auth/cookies.js';
+import { forwardableRawHeaders, stripBerthCookies, withoutBerthSetCookies } from '../auth/cookies.js';
 import { parsePreviewHost, parsePreviewLabel, serviceEndpointsOf, serviceHostLabel } from '../../lib/preview-domain.js';
 
 /**
@@ -163,10 +163,7 @@ export class Gateway {
 
   private proxyHttp(ws: Lookup, req: IncomingMessage, res: ServerResponse, retried = false) {
     // Berth's cookies never reach the workspace's code, and the app cannot set Berth's.
-    const headers = forwardableHeaders(req.headers);
-    headers['x-forwarded-host'] = req.headers.host;
-    headers['x-forwarded-proto'] = 'http';
-    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    const headers = upstreamHeaders(req);
     const upstream = http.request(
       { host: ws.previewHost!, port: ws.previewPort!, method: req.method, path: req.url, headers, agent: this.agent },
       (up) => {
@@ -187,8 +184,9 @@ export class Gateway {
       }
       this.upstreamGone(ws, res);
     });
-    // a retry's request (no body) was read to its end by the first attempt: nothing left to pipe
-    if (retried) upstream.end();
+    // a retry's request (no body) was read to its end by the first attempt: nothing left to pipe;
+    // a request without a body (most GETs) is sent at once rather than when its stream ends
+    if (retried || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) upstream.end();
     else req.pipe(upstream);
   }
 
@@ -293,6 +291,31 @@ function serviceLookup(ws: Lookup, recorded: unknown): Lookup | null {
   if (!endpoint) return null;
   // the address counts only while the workspace serves (previewHost set), as the preview's does
   return { ...ws, previewHost: ws.previewHost && endpoint.host, previewPort: endpoint.port };
+}
+
+/** set by Berth for the workspace: a client's own values are dropped */
+const FORWARDED = new Set(['x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-for']);
+
+/**
+ * The request's header lines for the workspace, as raw [name, value, …] pairs: Berth's cookies
+ * removed and Berth's X-Forwarded-* in place of the client's. Raw pairs go out as they came in
+ * (Node checked them when it parsed the request), which spares the proxy a validated
+ * `setHeader` per header on every request.
+ */
+function upstreamHeaders(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (FORWARDED.has(lower)) continue;
+    if (lower === 'cookie') {
+      const kept = stripBerthCookies(raw[i + 1]);
+      if (kept !== undefined) out.push(name, kept);
+    } else out.push(name, raw[i + 1]!);
+  }
+  out.push('X-Forwarded-Host', req.headers.host ?? '', 'X-Forwarded-Proto', 'http', 'X-Forwarded-For', req.socket.remoteAddress ?? '');
+  return out;
 }
 
 /**

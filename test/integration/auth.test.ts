@@ -300,6 +300,12 @@ describe('sign-in, the IDE gate and private previews', () => {
     const res = await client.get(`${previewHost(publicWs.slug)}/echo-headers`);
     expect(res.status).toBe(200);
     expect(received.at(-1)!.cookie).toBe('theirs=1');
+    // the next request finds the workspace cached and takes the gateway's hot path: the same rules
+    const again = await client.get(`${previewHost(publicWs.slug)}/echo-headers`, { headers: { 'x-forwarded-host': 'forged.example' } });
+    expect(again.status).toBe(200);
+    // the app's own cookie came back, the one it tried to set under Berth's name did not
+    expect(received.at(-1)!.cookie).toBe('theirs=1; app_cookie=from-app');
+    expect(received.at(-1)!['x-forwarded-host']).toBe(new URL(previewHost(publicWs.slug)).host);
     // a public preview needs no sign-in, and its Berth entry link just redirects
     const viaBerth = await new CookieClient().get(entry(publicWs.id, 'preview'));
     expect(viaBerth.headers.location).toBe(`${previewHost(publicWs.slug)}/`);
