@@ -186,6 +186,25 @@ describe('workspace transitions under races (real PostgreSQL)', () => {
       runtime.statuses.delete(ws.id);
     });
 
+    it('follows a service that moved to another IP: its own host (issue 16) proxies to the new address', async () => {
+      const ws = await runningWorkspace();
+      const recorded = [
+        { service: 'web', label: 'web', port: 3000, host: '10.0.0.2' },
+        { service: 'api', label: 'api', port: 4000, host: '10.0.0.3' },
+      ];
+      await db.workspace.update({ where: { id: ws.id }, data: { serviceEndpoints: recorded } });
+      await db.build.update({ where: { id: ws.currentBuildId! }, data: { config: { services: [{ name: 'web' }, { name: 'api' }] } as never } });
+      const api = (ip: string): ContainerStatus => ({ service: 'api', containerId: 'c3', state: 'running', ip });
+      runtime.statuses.set(ws.id, [...web({}), api('10.0.0.3')]);
+      expect(await diagnose(deps, { ...ws, serviceEndpoints: recorded })).toEqual({ action: 'none' });
+      runtime.statuses.set(ws.id, [...web({}), api('10.0.0.8')]);
+      await statusJob(deps, job('status', { workspaceId: ws.id, actor: 'gateway' }));
+      const after = await db.workspace.findUniqueOrThrow({ where: { id: ws.id } });
+      expect(after.previewHost).toBe('10.0.0.2');
+      expect(after.serviceEndpoints).toEqual([recorded[0], { ...recorded[1], host: '10.0.0.8' }]);
+      runtime.statuses.delete(ws.id);
+    });
+
     it('repairs under the status job: follows a new IP, fails an OOM kill, restarts a dead service at most three times', async () => {
       const ws = await runningWorkspace();
       runtime.statuses.set(ws.id, web({ ip: '10.0.0.9' }));
