@@ -16,8 +16,11 @@ import { parsePreviewHost, parsePreviewLabel, serviceEndpointsOf, serviceHostLab
  * is held before it gets a 503: long enough for a wake-up, not for a build that hangs.
  */
 const UPGRADE_WAIT_MS = 120_000;
-/** how often a held request's workspace is looked up again: every 100 ms adds at most that to a wake */
-const SERVING_POLL_MS = 100;
+/**
+ * how often a held request's workspace is looked up again (one indexed query per workspace, shared
+ * by every held request): every 25 ms adds at most that to a wake, 12 ms on average
+ */
+const SERVING_POLL_MS = 25;
 /** one shared poll lasts at most this long; waiters with time left start the next */
 const SERVING_POLL_SPAN_MS = 5_000;
 
