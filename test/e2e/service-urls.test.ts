@@ -94,7 +94,8 @@ describe('a public URL for every service with a port', () => {
     fake.createRepo('acme', 'shop', { installationId, private: false });
     fake.createRepo('acme', 'vault', { installationId, private: true });
     fake.setPermission('acme', 'vault', 'rita-reader', 'read');
-    berth = await startTestBerth(fake);
+    // a held request to a stopped workspace waits for the wake (the machine may be busy): under getWithHost's 45 s
+    berth = await startTestBerth(fake, { BERTH_WAKE_HOLD: '40s' });
     await push('shop', 'feature/front');
     // a private repository's preview is private, and so are its services' hosts
     await push('vault', 'feature/secret-front');
@@ -138,6 +139,17 @@ describe('a public URL for every service with a port', () => {
     const unknownWorkspace = await viaBerth('api--no-such-workspace', '/');
     expect(unknownWorkspace.status).toBe(404);
     await expect(openWebSocket(host(`nope--${pub.slug}`), '/live')).rejects.toThrow('HTTP 404');
+  });
+
+  it('a request to a stopped workspace’s api host wakes it and is answered by the api, like the preview', async () => {
+    await berth.queues.enqueueWorkspace('stop', { workspaceId: pub.id, actor: 'test', reason: 'stopped by the test' });
+    await waitFor('the workspace to stop', async () => (await berth.db.workspace.findUniqueOrThrow({ where: { id: pub.id } })).state === 'stopped', 60_000);
+    const held = await viaBerth(`api--${pub.slug}`, '/env/SERVICE_NAME');
+    expect(held.status, held.body).toBe(200);
+    expect(held.body).toBe('api');
+    const wake = await berth.db.workspaceEvent.findFirst({ where: { workspaceId: pub.id, toState: 'starting' }, orderBy: { id: 'desc' } });
+    expect(wake).toMatchObject({ fromState: 'stopped', actor: 'gateway' });
+    expect((await berth.db.workspace.findUniqueOrThrow({ where: { id: pub.id } })).state).toBe('running');
   });
 
   it('a private repository’s api URL needs sign-in like its preview: a reader gets in, a stranger does not', async () => {
