@@ -1,5 +1,6 @@
 import type { PrismaClient, Workspace, WorkspaceState } from './db/client.js';
 import { canTransition } from './lifecycle.js';
+import { idleStopDue } from './idle.js';
 import { loggerOf } from './log.js';
 import { workspaceSlug } from './slug.js';
 import type { Queues } from './queue.js';
@@ -9,7 +10,8 @@ import type { Queues } from './queue.js';
  * cannot both win: the row is locked (`SELECT … FOR UPDATE`) for the check, the update and
  * the history event, which therefore names the state the workspace really left. Asks the app
  * to show the change on GitHub. Returns the updated workspace, or null if the transition was
- * not legal from the state it was in (or, with `opts.from`, it was not in one of those states).
+ * not legal from the state it was in (or, with `opts.from`, it was not in one of those states;
+ * with `opts.onlyIfIdleAt`, it was not idle past its timeout at that time).
  */
 export async function transition(
   db: PrismaClient,
@@ -19,12 +21,16 @@ export async function transition(
   reason: string,
   actor: string,
   extra: Partial<Pick<Workspace, 'runningSha' | 'currentBuildId' | 'previewHost' | 'previewPort' | 'seededAt' | 'lastActivityAt' | 'ideState'>> = {},
-  opts: { from?: WorkspaceState[] } = {},
+  opts: { from?: WorkspaceState[]; onlyIfIdleAt?: Date } = {},
 ): Promise<Workspace | null> {
   const updated = await db.$transaction(async (tx) => {
-    const rows = await tx.$queryRaw<Array<{ state: WorkspaceState }>>`SELECT "state"::text AS "state" FROM "Workspace" WHERE "id" = ${workspaceId} FOR UPDATE`;
+    const rows = await tx.$queryRaw<Array<{ state: WorkspaceState; lastActivityAt: Date; idleTimeoutSec: number }>>`SELECT "state"::text AS "state", "lastActivityAt", "idleTimeoutSec" FROM "Workspace" WHERE "id" = ${workspaceId} FOR UPDATE`;
     const from = rows[0]?.state;
     if (!from || !canTransition(from, to) || (opts.from && !opts.from.includes(from))) return null;
+    // The idle stop decides under the lock: activity written before it commits (an SSH session
+    // or a WebSocket that just opened) keeps the workspace running; one written after it finds
+    // the workspace stopped and wakes it.
+    if (opts.onlyIfIdleAt && !idleStopDue(rows[0]!, opts.onlyIfIdleAt)) return null;
     const ws = await tx.workspace.update({ where: { id: workspaceId }, data: { state: to, stateReason: reason, ...extra } });
     await tx.workspaceEvent.create({ data: { workspaceId, fromState: from, toState: to, reason: reason.slice(0, 2000), actor } });
     return { ws, from };

@@ -20,7 +20,7 @@ export class ActivityRecorder {
     const window = Math.min(WRITE_EVERY_MS, (ws.idleTimeoutSec * 1000) / 3);
     const last = this.written.get(ws.id) ?? 0;
     if (now - last >= window) {
-      this.write(ws.id, now);
+      void this.write(ws.id, now);
       return;
     }
     const trailing = this.pending.get(ws.id);
@@ -31,20 +31,32 @@ export class ActivityRecorder {
     const timer = setTimeout(() => {
       const p = this.pending.get(ws.id);
       this.pending.delete(ws.id);
-      if (p) this.write(ws.id, p.at);
+      if (p) void this.write(ws.id, p.at);
     }, last + window - now);
     timer.unref();
     this.pending.set(ws.id, { at: now, timer });
   }
 
-  private write(id: string, at: number) {
+  /**
+   * Activity written now, resolved once it is in the database: a session that is about to use
+   * the workspace's containers (an SSH shell) waits for it, so an idle stop that has not
+   * committed yet sees it and leaves the workspace running (the stop decides under the row lock,
+   * lib/workspaces.ts transition), and one that committed before finds it stopped and wakes it.
+   */
+  recordNow(ws: { id: string }, now = Date.now()): Promise<void> {
+    return this.write(ws.id, now);
+  }
+
+  private write(id: string, at: number): Promise<void> {
     this.written.set(id, at);
     if (this.written.size > 10_000) this.written.delete(this.written.keys().next().value!);
     const lastActivityAt = new Date(at);
-    void this.deps.db.workspace
-      .update({ where: { id }, data: { lastActivityAt }, select: { id: true, state: true, idleTimeoutSec: true, lastActivityAt: true } })
+    // Writes are not awaited one after the other: an older one landing last must not move the
+    // activity back (an open session would then look idle).
+    return this.deps.db.workspace
+      .update({ where: { id, lastActivityAt: { lt: lastActivityAt } }, data: { lastActivityAt }, select: { id: true, state: true, idleTimeoutSec: true, lastActivityAt: true } })
       .then((ws) => scheduleIdleStop(this.deps.queues, ws))
-      .catch(() => {});
+      .catch(() => {}); // not found: a newer activity is already there (or the workspace is gone)
   }
 
   close() {

@@ -168,7 +168,11 @@ export class SshServer {
 
   private serve(client: Connection, who: Admitted) {
     const touch = () => this.activity.touch({ id: who.workspaceId, idleTimeoutSec: who.idleTimeoutSec });
-    touch();
+    // The connection's activity is in the database before any of its channels looks at the
+    // workspace: an idle stop due at this moment then either sees it and lets the workspace be,
+    // or has already stopped it and the channel wakes it; never a shell in containers about to go.
+    const recorded = this.activity.recordNow({ id: who.workspaceId });
+    const ready = (say: (line: string) => void) => recorded.then(() => this.ready(who, say));
     // An open connection is someone working, typing or not (an editor attached over SSH).
     const keepAwake = setInterval(touch, Math.max(1_000, Math.min(KEEP_AWAKE_EVERY_MS, (who.idleTimeoutSec * 1000) / 3)));
     const recheck = setInterval(() => {
@@ -186,10 +190,10 @@ export class SshServer {
       clearInterval(recheck);
     });
 
-    client.on('session', (accept) => this.session(accept(), who, touch));
+    client.on('session', (accept) => this.session(accept(), who, touch, ready));
     client.on('tcpip', (accept, reject, info) => {
       void (async () => {
-        const container = await this.ready(who, () => {});
+        const container = await ready(() => {});
         const host = await forwardTarget(this.docker, who.workspaceId, container.id, info.destIP);
         if (!host) {
           this.log.info({ workspace: who.slug, login: who.login, destination: `${info.destIP}:${info.destPort}` }, 'SSH port forwarding refused: not one of the workspace’s containers');
@@ -203,7 +207,7 @@ export class SshServer {
     });
   }
 
-  private session(session: Session, who: Admitted, touch: () => void) {
+  private session(session: Session, who: Admitted, touch: () => void, ready: (say: (line: string) => void) => Promise<Docker.Container>) {
     let pty: PseudoTtyInfo | null = null;
     let shell: RunningShell | null = null;
     session.on('pty', (accept, _reject, info) => {
@@ -217,7 +221,7 @@ export class SshServer {
     });
     const start = (channel: ServerChannel, command: string | null) => {
       const sessionId = randomBytes(16).toString('hex');
-      this.ready(who, (line) => channel.stderr.write(`${line}\r\n`))
+      ready((line) => channel.stderr.write(`${line}\r\n`))
         .then(async (container) => runShell(channel, { container, command, pty, env: await this.shellEnvironment(who, sessionId, container, channel), sessionId, onActivity: touch }))
         .then(
           (running) => (shell = running),
@@ -231,7 +235,7 @@ export class SshServer {
     session.on('shell', (accept) => start(accept(), null));
     session.on('exec', (accept, _reject, info) => start(accept(), info.command));
     session.on('sftp', (accept) => {
-      serveSftp(accept(), this.ready(who, () => {}), { env: this.environment(who, randomBytes(16).toString('hex')), onActivity: touch });
+      serveSftp(accept(), ready(() => {}), { env: this.environment(who, randomBytes(16).toString('hex')), onActivity: touch });
     });
   }
 

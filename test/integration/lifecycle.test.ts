@@ -15,6 +15,7 @@ import { statusJob } from '../../worker/jobs/status.js';
 import { diagnose, reconcileJob } from '../../worker/jobs/reconcile.js';
 import type { ContainerStatus, Runtime, ServiceEndpoint } from '../../worker/runtime/types.js';
 import { createTestDatabase } from '../helpers/database.js';
+import { waitFor } from '../helpers/http.js';
 
 /**
  * The workspace state machine under races, on the real PostgreSQL: `transition()` must let
@@ -145,6 +146,41 @@ describe('workspace transitions under races (real PostgreSQL)', () => {
       outcomes.add(after.state);
     }
     expect(outcomes.has('stopped')).toBe(true);
+  });
+
+  it('an idle stop that read the workspace as idle leaves it running when activity is written before its stop commits', async () => {
+    const runtime = new CountingRuntime();
+    const config = loadConfig({ DATABASE_URL: database.url, BERTH_MEMORY_LIMIT: '64m' } as NodeJS.ProcessEnv);
+    const deps: WorkerDeps = { config, db, queues, runtime, probot: undefined as never, log: () => {} };
+    const idleStop = (id: string) => stopJob(deps, { name: 'stop', data: { workspaceId: id, actor: 'idle', reason: 'idle for 6 s' } } as Job<WorkspaceJob>);
+    const idleWorkspace = async () => {
+      const ws = await workspaceIn('running');
+      runtime.running.add(ws.id);
+      return db.workspace.update({ where: { id: ws.id }, data: { idleTimeoutSec: 6, lastActivityAt: new Date(Date.now() - 60_000) } });
+    };
+    // An SSH session opens as the stop runs: its activity write holds the row while the stop job
+    // has already read the workspace as idle and waits for the row's lock to stop it.
+    const used = await idleWorkspace();
+    let stopping: Promise<void> | undefined;
+    await db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`UPDATE "Workspace" SET "lastActivityAt" = now() WHERE "id" = ${used.id}`;
+        stopping = idleStop(used.id);
+        await waitFor('the stop to wait for the row', async () => {
+          const rows = await db.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE "datname" = current_database() AND "wait_event_type" = 'Lock'`;
+          return rows[0]!.n > 0;
+        }, 10_000, 20);
+      },
+      { timeout: 15_000 },
+    );
+    await stopping;
+    expect((await db.workspace.findUniqueOrThrow({ where: { id: used.id } })).state).toBe('running');
+    expect(runtime.running.has(used.id)).toBe(true);
+    // and without the activity, the same stop stops it
+    const idle = await idleWorkspace();
+    await idleStop(idle.id);
+    expect((await expectConsistentHistory(idle.id)).ws.state).toBe('stopped');
+    expect(runtime.running.has(idle.id)).toBe(false);
   });
 
   describe('reconciler decisions', () => {

@@ -17,13 +17,15 @@ export const DEFAULT_KEEP_MS = 7 * 24 * 3600_000;
 export async function stopJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promise<void> {
   const ws = await deps.db.workspace.findUnique({ where: { id: job.data.workspaceId! } });
   if (!ws || ws.state === 'deleted' || ws.state === 'stopped') return;
-  if (job.data.actor === 'idle') {
-    // Someone used it between the reaper's look and now: it is not idle any more.
-    if (!idleStopDue(ws, new Date())) return;
-  }
+  const idle = job.data.actor === 'idle';
+  // Someone used it between the schedule (or the reaper's look) and now: it is not idle any more.
+  if (idle && !idleStopDue(ws, new Date())) return;
   // The state first (conditionally), so the gateway stops sending traffic and a racing start
-  // cannot report `running` on containers that are about to go.
-  await transition(deps.db, deps.queues, ws.id, 'stopped', job.data.reason ?? 'stopped', job.data.actor ?? 'worker', { previewHost: null });
+  // cannot report `running` on containers that are about to go. An idle stop checks idleness
+  // again under the row lock: activity recorded since the read above (a session that just
+  // opened) wins, and the containers are left alone.
+  const stopped = await transition(deps.db, deps.queues, ws.id, 'stopped', job.data.reason ?? 'stopped', job.data.actor ?? 'worker', { previewHost: null }, idle ? { onlyIfIdleAt: new Date() } : {});
+  if (idle && !stopped) return;
   await deps.runtime.stopServices(ws.id);
 }
 
