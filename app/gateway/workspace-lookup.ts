@@ -59,7 +59,8 @@ export class WorkspaceLookup<T extends object> {
    * (a running preview under load). undefined when not cached, stale or being loaded.
    */
   peek(slug: string): T | null | undefined {
-    return this.cache.get(slug)?.row;
+    // a stale row stays: it is what get() falls back on while PostgreSQL does not answer
+    return this.cache.get(slug, { noDeleteOnStaleGet: true })?.row;
   }
 
   forget(slug?: string): void {

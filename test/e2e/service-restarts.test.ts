@@ -108,9 +108,10 @@ describe('Redis and PostgreSQL restarts', () => {
   const previewShows = (slug: string, text: string, ms = 150_000) =>
     waitFor(`the preview to show “${text}”`, async () => {
       const r = await berth.preview(slug);
-      if (r.status === 200 && r.body.includes(text)) return true;
-      // not yet: say where the workspace is, for the timeout's message
       const ws = await berth.db.workspace.findUnique({ where: { slug } });
+      // the old version may serve a new commit's files from the disk before its rollout ends: wait for that end too
+      if (r.status === 200 && r.body.includes(text) && ws?.state === 'running') return true;
+      // not yet: say where the workspace is, for the timeout's message
       if (ws?.state === 'failed') throw new Error(`workspace failed: ${ws.stateReason}`);
       throw new NotYet(`preview answered ${r.status}; workspace ${ws?.state}: ${ws?.stateReason}`);
     }, ms, 250);
