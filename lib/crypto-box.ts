@@ -14,11 +14,8 @@ export class CryptoBox {
   }
 
   seal(plain: string, aad = ''): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(aad, 'utf8'));
-    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return ['v1', iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    const { iv, body, tag } = gcmSeal(this.key, plain, aad);
+    return ['v1', iv, body, tag].join('.');
   }
 
   /** the plain text, or null when the value was not sealed with this key, purpose and aad (or was altered) */
@@ -26,12 +23,33 @@ export class CryptoBox {
     const [v, iv, body, tag] = sealed.split('.');
     if (v !== 'v1' || !iv || body === undefined || !tag) return null;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
-      decipher.setAAD(Buffer.from(aad, 'utf8'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+      return gcmOpen(this.key, { iv, body, tag }, aad);
     } catch {
       return null;
     }
   }
+}
+
+/** AES-256-GCM parts, each base64url: what every sealed value of Berth's is made of */
+export interface GcmParts {
+  iv: string;
+  body: string;
+  tag: string;
+}
+
+/** encrypts with a fresh 12-byte IV; `aad` is authenticated, not encrypted */
+export function gcmSeal(key: Buffer, plain: string, aad: string): GcmParts {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad, 'utf8'));
+  const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  return { iv: iv.toString('base64url'), body: body.toString('base64url'), tag: cipher.getAuthTag().toString('base64url') };
+}
+
+/** the plain text; throws when key, aad or any part does not match (altered, or sealed for something else) */
+export function gcmOpen(key: Buffer, parts: GcmParts, aad: string): string {
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(parts.iv, 'base64url'));
+  decipher.setAAD(Buffer.from(aad, 'utf8'));
+  decipher.setAuthTag(Buffer.from(parts.tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(parts.body, 'base64url')), decipher.final()]).toString('utf8');
 }

@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BerthConfig } from '../config.js';
 import { BerthError, ConfigurationError } from '../errors.js';
+import { gcmOpen, gcmSeal } from '../crypto-box.js';
 
 /**
  * Encryption at rest of variables and secrets: AES-256-GCM with a random 96-bit IV per value.
@@ -78,12 +79,8 @@ function keptKey(dataDir: string): string {
 
 /** `v1.<key id>.<iv>.<tag>.<ciphertext>`, base64url parts */
 export function encryptValue(keys: SecretsKeys, plaintext: string, identity: string): { ciphertext: string; keyId: string } {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', keys.current.bytes, iv);
-  cipher.setAAD(Buffer.from(identity, 'utf8'));
-  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  const tag = cipher.getAuthTag();
-  const parts = [FORMAT, keys.current.id, iv.toString('base64url'), tag.toString('base64url'), body.toString('base64url')];
+  const { iv, body, tag } = gcmSeal(keys.current.bytes, plaintext, identity);
+  const parts = [FORMAT, keys.current.id, iv, tag, body];
   return { ciphertext: parts.join('.'), keyId: keys.current.id };
 }
 
@@ -103,10 +100,7 @@ export function decryptValue(keys: SecretsKeys, stored: string, identity: string
     );
   }
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key.bytes, Buffer.from(iv, 'base64url'));
-    decipher.setAAD(Buffer.from(identity, 'utf8'));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+    return gcmOpen(key.bytes, { iv, body, tag }, identity);
   } catch {
     throw new VariableDecryptError(`the stored value of ${what} does not decrypt (damaged, or copied from another variable); set it again`);
   }
