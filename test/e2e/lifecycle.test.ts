@@ -388,6 +388,27 @@ describe('workspace lifecycle', () => {
     expect((await byId(disk.id)).state).not.toBe('deleted');
   });
 
+  it('retention keeps a disk with work found nowhere else one more period, and says what is on it', async () => {
+    const disk = await diskWorkspace(); // its message.txt was edited in the IDE and never committed
+    if ((await byId(disk.id)).state !== 'stopped') {
+      await berth.queues.enqueueWorkspace('stop', { workspaceId: disk.id, actor: 'test', reason: 'stopped by test' });
+      await untilState(disk.id, 'stopped');
+    }
+    const stop = await lastEvent(disk.id, 'stopped');
+    await berth.db.workspaceEvent.update({ where: { id: stop.id }, data: { createdAt: new Date(Date.now() - 2 * 3600_000) } });
+    const kept = await until('kept for its unsaved work', async () => {
+      const ws = await byId(disk.id);
+      if (ws.state === 'deleted') throw new Error('deleted with work that exists only on its disk');
+      return ws.keptUntil ? ws : null;
+    }, 30_000);
+    expect(kept.state).toBe('stopped');
+    // one more period of BERTH_STOPPED_MAX_AGE (1 h here)
+    expect(kept.keptUntil!.getTime()).toBeGreaterThan(Date.now() + 50 * 60_000);
+    expect(kept.notice).toContain('BERTH_STOPPED_MAX_AGE');
+    expect(kept.notice).toContain('message.txt');
+    expect(await volumeExists(dockerNames.workspaceVolume(disk.slug))).toBe(true);
+  });
+
   it('removes the images no workspace can use any more: older builds and those of deleted workspaces', async () => {
     const tagsOf = async (slug: string) =>
       (await docker.listImages({ filters: { label: [`berth.instance=${berth.config.BERTH_QUEUE_PREFIX}`] } })).flatMap((i) => (i.RepoTags ?? []).filter((t) => t.startsWith(`berth/${slug}/`)));
