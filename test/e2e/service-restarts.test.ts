@@ -116,6 +116,24 @@ describe('Redis and PostgreSQL restarts', () => {
       throw new NotYet(`preview answered ${r.status}; workspace ${ws?.state}: ${ws?.stateReason}`);
     }, ms, 250);
   const workspace = (branch: string) => waitFor(`workspace ${branch}`, () => berth.db.workspace.findFirst({ where: { branch } }), 60_000, 100);
+  /**
+   * The branch's workspace as an earlier test of this file leaves it; run alone (`-t`), the test
+   * makes it here: pushed and serving `files`.
+   */
+  const existing = async (branch: string, files: Record<string, string>) => {
+    const found = await berth.db.workspace.findFirst({ where: { branch } });
+    if (found) return found;
+    await push(branch, files);
+    const ws = await workspace(branch);
+    await previewShows(ws.slug, files['message.txt']!.trim());
+    return ws;
+  };
+  const slowMigrateApp = () => {
+    // migrate takes a while, so PostgreSQL or Redis can go while it runs
+    const files = sampleAppFiles({ 'message.txt': 'pg start one\n' });
+    files['.github/berth.yml'] = files['.github/berth.yml']!.replace('migrate: node migrate.js', 'migrate: sleep 4 && node migrate.js');
+    return files;
+  };
 
   it('Redis restarts: a push during the outage is answered at once and built once Redis is back; later pushes work', async () => {
     const first = await push('feature/redis', sampleAppFiles({ 'message.txt': 'redis one\n' }));
@@ -147,7 +165,7 @@ describe('Redis and PostgreSQL restarts', () => {
   });
 
   it('Redis restarted without its data: the reconciler still runs and builds a push that never got its job', async () => {
-    const ws = await workspace('feature/redis');
+    const ws = await existing('feature/redis', sampleAppFiles({ 'message.txt': 'redis one\n' }));
     await stopProcess(redis);
     const during = await push('feature/redis', { 'message.txt': 'redis four, its job lost with Redis\n' });
     expect(during.ms).toBeLessThan(5_000);
@@ -201,9 +219,7 @@ describe('Redis and PostgreSQL restarts', () => {
   });
 
   it('PostgreSQL restarts in the middle of a start: the start runs again once it is back, and the preview shows the commit', async () => {
-    // migrate takes a while, so PostgreSQL can go while it runs
-    const files = sampleAppFiles({ 'message.txt': 'pg start one\n' });
-    files['.github/berth.yml'] = files['.github/berth.yml']!.replace('migrate: node migrate.js', 'migrate: sleep 4 && node migrate.js');
+    const files = slowMigrateApp();
     expect(files['.github/berth.yml']).toContain('sleep 4');
     await push('feature/pg-start', files);
     const ws = await workspace('feature/pg-start');
@@ -225,7 +241,7 @@ describe('Redis and PostgreSQL restarts', () => {
   });
 
   it('Redis restarted without its data in the middle of a start: the start still ends running', async () => {
-    const ws = await workspace('feature/pg-start'); // its migrate takes 4 s
+    const ws = await existing('feature/pg-start', slowMigrateApp()); // its migrate takes 4 s
     const pushed = await push('feature/pg-start', { 'message.txt': 'pg start two, Redis lost its data meanwhile\n' });
     expect(pushed.status).toBeLessThan(300);
     await waitFor('the start to migrate', async () => {
@@ -243,7 +259,7 @@ describe('Redis and PostgreSQL restarts', () => {
   });
 
   it('Redis restarts in the middle of a build: the build finishes and the preview shows the commit', async () => {
-    const ws = await workspace('feature/redis');
+    const ws = await existing('feature/redis', sampleAppFiles({ 'message.txt': 'redis one\n' }));
     // a fresh layer (never from the cache) that takes a while, so Redis can go while it builds
     const dockerfile = `FROM berth-base:node20\nRUN echo ${Date.now()} && sleep 4\nWORKDIR /workspace\nCOPY . /workspace\nEXPOSE 3000\nCMD ["node","server.js"]\n`;
     const pushed = await push('feature/redis', { Dockerfile: dockerfile, 'message.txt': 'redis five, built across a Redis restart\n' });
@@ -262,7 +278,7 @@ describe('Redis and PostgreSQL restarts', () => {
   });
 
   it('a slash command during a Redis outage is refused quickly, and its redelivery runs it', async () => {
-    const ws = await workspace('feature/redis');
+    const ws = await existing('feature/redis', sampleAppFiles({ 'message.txt': 'redis one\n' }));
     fake.createPullRequest(O, R, { number: 7, head: 'feature/redis', user: 'wendy' });
     await stopProcess(redis);
     const payload = issueCommentPayload({ fake, owner: O, repo: R, issueNumber: 7, body: '/berth stop', user: 'wendy', installationId });
