@@ -16,6 +16,7 @@ import { StepFailedError } from '../../lib/errors.js';
 import { packBuildContext, packDirectory } from './context.js';
 import { copySources } from './dockerfile-sources.js';
 import { diskEntryExists, runDiskGit, type DiskGitTarget } from './disk-git.js';
+import { copyVolumes, type VolumePair } from './disk-copy.js';
 import { ensureToolsImage } from './tools-image.js';
 import { LogTail, demuxBuffer, textSink } from './logs.js';
 import { execInContainer } from './exec.js';
@@ -25,7 +26,10 @@ import type {
   BuiltImage,
   ContainerDeath,
   ContainerStatus,
+  DiskCopyOptions,
+  DiskCopyResult,
   DiskGitRequest,
+  DiskPart,
   ExecOptions,
   DiskGitResult,
   DiskPlace,
@@ -381,6 +385,37 @@ export class DockerRuntime implements Runtime {
     }
     await this.docker.createVolume({ Name: name, Labels: this.labelsOf(spec, service) });
     return true;
+  }
+
+  async copyDisk(from: WorkspaceRunSpec, to: WorkspaceRunSpec, opts: DiskCopyOptions): Promise<DiskCopyResult> {
+    const pairs: VolumePair[] = [];
+    for (const pair of await this.volumePairs(from, to, opts.part)) {
+      // a volume the source never had (a service added since) has nothing to give
+      if (!(await ignoreNotFound(this.docker.getVolume(pair.from).inspect()))) continue;
+      await this.ensureVolume(to, pair.to, pair.service);
+      pairs.push(pair);
+    }
+    const target = { name: `berth-${to.slug}.copy-${suffix()}`, labels: this.labelsOf(to, undefined, 'task'), toolsImage: await ensureToolsImage(this.docker) };
+    return copyVolumes(this.docker, target, pairs, opts);
+  }
+
+  /** each volume of `to`'s disk (of `part`) with the same volume of `from`'s: by service, or by compose volume name */
+  private async volumePairs(from: WorkspaceRunSpec, to: WorkspaceRunSpec, part: DiskPart): Promise<Array<VolumePair & { service?: string }>> {
+    const pairs: Array<VolumePair & { service?: string }> = [];
+    if (part === 'all' && to.services.some((s) => s.mountsWorkspace)) {
+      pairs.push({ from: dockerNames.workspaceVolume(from.slug), to: dockerNames.workspaceVolume(to.slug) });
+    }
+    const named = new Set<string>();
+    for (const service of to.services) {
+      const source = from.services.find((s) => s.name === service.name);
+      if (service.data && source?.data) pairs.push({ from: await this.dataVolumeOf(from, source), to: await this.dataVolumeOf(to, service), service: service.name });
+      for (const v of service.volumes ?? []) {
+        if (named.has(v.name)) continue;
+        named.add(v.name);
+        pairs.push({ from: dockerNames.namedVolume(from.slug, v.name), to: dockerNames.namedVolume(to.slug, v.name) });
+      }
+    }
+    return pairs;
   }
 
   async runDiskGit(spec: WorkspaceRunSpec, req: DiskGitRequest): Promise<DiskGitResult> {

@@ -1,6 +1,6 @@
 /**
- * Berth's tools image: git and a shell, nothing else, for work on a workspace disk that Berth
- * must not do on the host (see disk-git.ts). Workspace images need not have git, and Berth
+ * Berth's tools image: git, a shell and cp/rm/du, nothing else, for work on a workspace disk that
+ * Berth must not do on the host (see disk-git.ts; disk-copy.ts copies disks with cp). Workspace images need not have git, and Berth
  * pulls nothing: the image is assembled from the host's own git (the binary, its dashed
  * helpers as links to it, the libraries `ldd` lists) and the host's /bin/sh, imported with
  * `docker import`. Tagged by a hash of those files, so it is built once per engine and
@@ -15,11 +15,13 @@ import { copyExecutable, copySharedLibraries, imageExists, importRootfs, sharedL
 
 export const TOOLS_IMAGE_REPO = 'berth-tools';
 /** bump when the layout below changes, so an engine holding the old layout gets the new one */
-const LAYOUT = '1';
+const LAYOUT = '2';
 /** git's compiled-in exec path on Debian/Ubuntu/Fedora builds (RUNTIME_PREFIX off) */
 const GIT_EXEC_PATH = '/usr/lib/git-core';
 /** git runs these as dashed commands through `sh -c` (the local transport); all are git builtins */
 const DASHED = ['git', 'git-upload-pack', 'git-receive-pack', 'git-upload-archive'];
+/** GNU coreutils for disk copies (disk-copy.ts): cp for --reflink, rm to empty a volume, du to measure it */
+const COREUTILS = ['cp', 'rm', 'du'];
 
 const building = new Map<string, Promise<string>>();
 
@@ -39,6 +41,8 @@ export async function ensureToolsImage(docker: Dockerode): Promise<string> {
 interface HostFiles {
   git: string;
   sh: string;
+  /** name → path of COREUTILS */
+  coreutils: Record<string, string>;
   libs: string[];
   /** a hash of all of them (and of the layout): the image's tag */
   tag: string;
@@ -51,8 +55,11 @@ function hostFiles(): Promise<HostFiles> {
   cachedFiles ??= (async () => {
     const git = await realExecutable(['/usr/bin/git', '/bin/git', '/usr/local/bin/git'], 'git (Debian package git)');
     const sh = await realExecutable(['/bin/sh', '/usr/bin/sh'], 'a POSIX shell at /bin/sh');
-    const libs = [...new Set([...(await sharedLibraries(git)), ...(await sharedLibraries(sh))])].sort();
-    return { git, sh, libs, tag: await contentTag([git, sh, ...libs]) };
+    const coreutils: Record<string, string> = {};
+    for (const name of COREUTILS) coreutils[name] = await realExecutable([`/usr/bin/${name}`, `/bin/${name}`], `${name} (Debian package coreutils)`);
+    const binaries = [git, sh, ...Object.values(coreutils)];
+    const libs = [...new Set((await Promise.all(binaries.map((b) => sharedLibraries(b)))).flat())].sort();
+    return { git, sh, coreutils, libs, tag: await contentTag([...binaries, ...libs]) };
   })().catch((err) => {
     cachedFiles = undefined;
     throw err;
@@ -92,6 +99,10 @@ async function buildToolsImage(docker: Dockerode, files: HostFiles, ref: string)
     for (const name of DASHED) await fs.symlink('/usr/bin/git', path.join(rootfs, GIT_EXEC_PATH.slice(1), name));
     await copySharedLibraries(files.git, rootfs);
     await copySharedLibraries(files.sh, rootfs);
+    for (const [name, binary] of Object.entries(files.coreutils)) {
+      await copyExecutable(binary, path.join(rootfs, 'usr/bin', name));
+      await copySharedLibraries(binary, rootfs);
+    }
     // git asks for the user's entry (a reflog's identity); any uid may run here, so none has one
     await fs.writeFile(path.join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/tmp:/bin/sh\n');
     await fs.writeFile(path.join(rootfs, 'etc/group'), 'root:x:0:\n');
@@ -99,7 +110,7 @@ async function buildToolsImage(docker: Dockerode, files: HostFiles, ref: string)
     return await importRootfs(docker, rootfs, {
       repo,
       tag,
-      message: 'berth tools image: the host git and /bin/sh',
+      message: 'berth tools image: the host git, /bin/sh, cp, rm and du',
       changes: ['ENV PATH=/usr/bin:/bin', 'CMD ["/bin/sh"]', 'LABEL berth.tools=1'],
     });
   } finally {

@@ -202,6 +202,31 @@ export interface Rollout {
   abandon(): Promise<void>;
 }
 
+/** which volumes of a workspace disk a copy takes (Runtime.copyDisk) */
+export type DiskPart =
+  /** every volume: the checkout's (/workspace) too */
+  | 'all'
+  /** services' `data:` volumes and compose named volumes, never the checkout */
+  | 'data';
+
+export interface DiskCopyOptions {
+  part: DiskPart;
+  /** the copy is killed and fails (StepFailedError('copy')) after this long */
+  timeoutMs: number;
+  /** empty the target's volumes first (a reset); otherwise they are new or empty */
+  replace?: boolean;
+}
+
+export interface DiskCopyResult {
+  /** `reflink`: the file system shares the blocks copy-on-write (btrfs, xfs); `copy`: every byte was streamed */
+  method: 'reflink' | 'copy';
+  /** how many volumes were copied (0: the disk has none of that part) */
+  volumes: number;
+  /** bytes on the copied volumes (du) */
+  bytes: number;
+  durationMs: number;
+}
+
 export interface Runtime {
   /** throws when the engine cannot be reached */
   ping(): Promise<void>;
@@ -220,6 +245,16 @@ export interface Runtime {
   runDiskGit(spec: WorkspaceRunSpec, req: DiskGitRequest): Promise<DiskGitResult>;
   /** whether `relPath` (e.g. `.git/HEAD`) exists on the workspace disk, asked of the engine, never read on the host */
   diskEntryExists(spec: WorkspaceRunSpec, relPath: string): Promise<boolean>;
+  /**
+   * copies the volumes of one disk onto another's (the base disk onto a new workspace's, data
+   * volumes back from a base disk or a snapshot): volume by volume, as the service sees it, the
+   * target's volumes created with `to`'s labels. The fastest way the engine's host offers:
+   * reflinks where its file system shares blocks, else `cp -a` streaming; in a one-off container
+   * with both volumes and nothing else (no network, no capabilities but file ownership), killed at
+   * `timeoutMs`. Nothing may run on either disk meanwhile. Optional: without it every workspace
+   * starts fresh (checkout, migrate, seed).
+   */
+  copyDisk?(from: WorkspaceRunSpec, to: WorkspaceRunSpec, opts: DiskCopyOptions): Promise<DiskCopyResult>;
   /** copies a directory (the checkout, with .git) into /workspace on the disk */
   populateWorkspace(spec: WorkspaceRunSpec, sourceDir: string): Promise<void>;
   /** writes files (relative paths, checked) into /workspace on the disk, through the engine, never on the host */
