@@ -1,5 +1,7 @@
 import type { AppDeps } from './deps.js';
+import type { Workspace } from '../lib/db/client.js';
 import { transition, upsertWorkspace } from '../lib/workspaces.js';
+import { claimWarmWorkspace, mayClaim } from '../lib/warm-pool.js';
 
 /**
  * Marks `sha` as the branch's head, records a build for it and enqueues it. Shared by push,
@@ -19,7 +21,7 @@ export async function queueBuild(
   const fields: { prNumber?: number; forkRepo?: string | null } = {};
   if (opts.prNumber !== undefined) fields.prNumber = opts.prNumber;
   if (opts.forkRepo !== undefined) fields.forkRepo = opts.forkRepo;
-  const { workspace } = await upsertWorkspace(deps.db, repo, branch, sha, fields);
+  const { workspace } = (await claimFromPool(deps, repo, branch, sha, actor, fields)) ?? (await upsertWorkspace(deps.db, repo, branch, sha, fields));
   if (!opts.force && workspace.state !== 'deleted' && workspace.state !== 'failed') {
     const same = await deps.db.build.findFirst({
       where: { workspaceId: workspace.id, sha, state: { in: ['queued', 'running', 'succeeded'] } },
@@ -45,4 +47,27 @@ export async function queueBuild(
   if (!moved) await deps.queues.enqueueReport({ workspaceId: workspace.id });
   await deps.queues.enqueueBuild({ workspaceId: workspace.id, buildId: build.id });
   return { workspace, build, duplicate: false };
+}
+
+/**
+ * A new branch's workspace from the repository's warm pool (lib/warm-pool.ts), when it has a
+ * ready member: only the atomic claim happens here (the webhook records and enqueues); the start
+ * checks the branch's commit out on the member's disk, and the warm job refills the pool.
+ */
+async function claimFromPool(
+  deps: AppDeps,
+  repo: { id: bigint; fullName: string },
+  branch: string,
+  sha: string,
+  actor: string,
+  fields: { prNumber?: number; forkRepo?: string | null },
+): Promise<{ workspace: Workspace } | null> {
+  const repository = await deps.db.repository.findUnique({ where: { id: repo.id }, select: { defaultBranch: true } });
+  if (!repository || !mayClaim({ branch, defaultBranch: repository.defaultBranch, forkRepo: fields.forkRepo, actor })) return null;
+  if (await deps.db.workspace.findUnique({ where: { repositoryId_branch: { repositoryId: repo.id, branch } }, select: { id: true } })) return null;
+  const claimed = await claimWarmWorkspace(deps.db, repo, branch, sha);
+  if (!claimed) return null;
+  const workspace = Object.keys(fields).length ? await deps.db.workspace.update({ where: { id: claimed.id }, data: fields }) : claimed;
+  await deps.queues.enqueueWarm(repo.id);
+  return { workspace };
 }

@@ -16,9 +16,11 @@ export interface BuildJob {
   buildId: string;
 }
 export type WorkspaceJobName = 'start' | 'stop' | 'delete' | 'status' | 'reap-idle' | 'reconcile';
-export type MaintenanceJobName = 'reap-idle' | 'reconcile' | 'stop';
+export type MaintenanceJobName = 'reap-idle' | 'reconcile' | 'stop' | 'warm';
 export interface WorkspaceJob {
   workspaceId?: string;
+  /** warm: the repository whose warm pool to bring to its size (worker/jobs/warm-pool.ts) */
+  repositoryId?: string;
   actor?: string;
   reason?: string;
   /** run only if the workspace is still in one of these states when the job runs (e.g. a wake-up: stopped) */
@@ -109,6 +111,14 @@ export class Queues {
   /** the reaper, the reconciler, and stops of idle workspaces (see QUEUE.maintenance) */
   enqueueMaintenance(name: MaintenanceJobName, job: WorkspaceJob, opts: JobsOptions = {}) {
     return this.maintenance.add(name, job, opts);
+  }
+
+  /**
+   * Brings a repository's warm pool to its size (berth.yml `workspace: { warm: N }`): after a
+   * build of the default branch, a claim, a config change. Idempotent, so repeats are harmless.
+   */
+  enqueueWarm(repositoryId: bigint) {
+    return this.maintenance.add('warm', { repositoryId: String(repositoryId) }, { removeOnComplete: true, removeOnFail: { count: 100 } });
   }
 
   enqueueReport(job: ReportJob) {

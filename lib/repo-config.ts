@@ -70,7 +70,8 @@ export interface RepoConfig {
   services: ServiceSpec[];
   /** visibility `default`: private for a private repository, public for a public one (previewIsPrivate) */
   preview: { service: string; visibility: PreviewVisibility; label?: string };
-  workspace: { ide: 'vscode' | 'vim' | 'emacs' | 'terminal'; idleTimeoutMs?: number };
+  /** `warm`: how many stopped, prepared workspaces of the default branch to keep for new branches (0–10; lib/warm-pool.ts) */
+  workspace: { ide: 'vscode' | 'vim' | 'emacs' | 'terminal'; idleTimeoutMs?: number; warm?: number };
   /** variables that must have a value (berth.yml `required:`, compose `${X:?}`); the build fails listing the missing ones */
   required?: string[];
   /** devcontainer.json lifecycle commands */
@@ -168,6 +169,8 @@ const fileSchema = z
         idle_timeout: z
           .union([z.string().regex(/^\d+(ms|s|m|h)?$/, 'expected a duration like 30m'), z.number().int().positive()])
           .optional(),
+        // a warm pool's members are whole workspaces (disk, images kept): a handful at most
+        warm: z.number({ error: 'expected a number of workspaces from 0 to 10' }).int('expected a whole number of workspaces').min(0, 'warm cannot be negative').max(10, 'at most 10 warm workspaces per repository').optional(),
       })
       .strict()
       .default({ ide: 'vscode' }),
@@ -241,6 +244,7 @@ function normalise(
     workspace: {
       ide: data.workspace.ide,
       idleTimeoutMs: idle === undefined ? undefined : typeof idle === 'number' ? idle * 1000 : parseDuration(idle),
+      ...(data.workspace.warm !== undefined ? { warm: data.workspace.warm } : {}),
     },
   };
 }

@@ -16,6 +16,7 @@ import { deleteJob, stopJob } from './jobs/stop.js';
 import { statusJob } from './jobs/status.js';
 import { reapIdleJob } from './jobs/reap-idle.js';
 import { reconcileJob } from './jobs/reconcile.js';
+import { warmPoolJob } from './jobs/warm-pool.js';
 import { KeyedMutex } from './mutex.js';
 import { transition } from '../lib/workspaces.js';
 import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logger } from '../lib/log.js';
@@ -70,6 +71,7 @@ export async function startWorker(opts: StartWorkerOptions) {
       if (job.name === 'reap-idle') return void (await reapIdleJob(deps));
       if (job.name === 'reconcile') return void (await reconcileJob(deps));
       if (job.name === 'stop') await lock.run(job.data.workspaceId!, () => outlastOutage(deps, job, () => stopJob(deps, job)));
+      if (job.name === 'warm') await warmPoolJob(deps, job);
     },
     { connection, concurrency: MAINTENANCE_CONCURRENCY, prefix: opts.queues.prefix, ...locking },
   );

@@ -2,6 +2,7 @@ import type { Auth, RepoAccess, SessionUser } from '../auth/types.js';
 import type { AppDeps } from '../deps.js';
 import type { Queues } from '../../lib/queue.js';
 import type { ListFilters, State } from './presenters.js';
+import { poolCounts } from '../../lib/warm-pool.js';
 
 /** The database reads of the dashboard, with the access checks that decide what a user sees. */
 
@@ -54,6 +55,8 @@ export async function listWorkspaces(deps: AppDeps, repos: RepoWithAccess[], fil
   return deps.db.workspace.findMany({
     where: {
       repositoryId: { in: repoIds },
+      // warm pool members are nobody's branch: each repository shows its pool as counts (warmPools)
+      poolMember: false,
       ...(state ? { state } : {}),
       ...(filters.q ? { branch: { contains: filters.q, mode: 'insensitive' as const } } : {}),
     },
@@ -61,6 +64,29 @@ export async function listWorkspaces(deps: AppDeps, repos: RepoWithAccess[], fil
     orderBy: [{ updatedAt: 'desc' }],
     take: LIST_LIMIT,
   });
+}
+
+/**
+ * Each repository's warm pool (berth.yml `workspace: { warm: N }`, lib/warm-pool.ts): the size its
+ * default branch's newest successful build asks for, and its members ready, filling and failed.
+ * Only repositories that ask for a pool or still have members (draining).
+ */
+export async function warmPools(deps: AppDeps, repos: Array<{ id: bigint; fullName: string }>): Promise<Map<string, { wanted: number } & ReturnType<typeof poolCounts>>> {
+  const out = new Map<string, { wanted: number } & ReturnType<typeof poolCounts>>();
+  if (!repos.length) return out;
+  const members = await deps.db.workspace.findMany({ where: { repositoryId: { in: repos.map((r) => r.id) }, poolMember: true, state: { not: 'deleted' } }, select: { repositoryId: true, state: true } });
+  const defaults = await deps.db.repository.findMany({
+    where: { id: { in: repos.map((r) => r.id) } },
+    select: { id: true, fullName: true, defaultBranch: true, workspaces: { where: { poolMember: false, state: { not: 'deleted' } }, select: { branch: true, id: true } } },
+  });
+  for (const repo of defaults) {
+    const main = repo.workspaces.find((w) => w.branch === repo.defaultBranch);
+    const build = main ? await deps.db.build.findFirst({ where: { workspaceId: main.id, state: 'succeeded' }, orderBy: { createdAt: 'desc' }, select: { config: true } }) : null;
+    const wanted = (build?.config as { workspace?: { warm?: number } } | null)?.workspace?.warm ?? 0;
+    const mine = members.filter((m) => m.repositoryId === repo.id);
+    if (wanted > 0 || mine.length) out.set(repo.fullName, { wanted, ...poolCounts(mine) });
+  }
+  return out;
 }
 
 /** A workspace with its repository, or null. */

@@ -27,7 +27,7 @@ import {
   type ActionName,
   type State,
 } from './presenters.js';
-import { accessOrNull, findWorkspace, listWorkspaces, pendingWorkspaceJobs, readableRepositories, workspaceDetails } from './queries.js';
+import { accessOrNull, findWorkspace, listWorkspaces, pendingWorkspaceJobs, readableRepositories, warmPools, workspaceDetails } from './queries.js';
 
 export interface DashboardOptions {
   auth: Auth;
@@ -110,7 +110,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
   async function listPage(req: IncomingMessage, res: ServerResponse, url: URL, user: SessionUser) {
     const filters = parseFilters(url.searchParams);
     const { repos, unchecked } = await readableRepositories(deps, auth, user);
-    const [workspaces, pending, unknownVolumes] = await Promise.all([listWorkspaces(deps, repos, filters), pendingWorkspaceJobs(deps.queues), deps.db.unknownVolume.count()]);
+    const [workspaces, pending, unknownVolumes, pools] = await Promise.all([listWorkspaces(deps, repos, filters), pendingWorkspaceJobs(deps.queues), deps.db.unknownVolume.count(), warmPools(deps, repos)]);
     const at = now();
     const accessById = new Map(repos.map((r) => [r.id, r.access]));
     const rows = workspaces.map((ws) => {
@@ -121,7 +121,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
     const flash = takeFlash(req, res);
     const anyPending = rows.some((r) => r.row.pending);
     page(req, res, user, 200, 'dashboard/workspaces.njk', {
-      groups: groupByRepository(rows),
+      groups: groupByRepository(rows).map((g) => ({ ...g, pool: pools.get(g.fullName) ?? null })),
       repos,
       unchecked,
       states: STATES,

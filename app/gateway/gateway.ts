@@ -266,7 +266,8 @@ export class Gateway {
     const host = parsePreviewLabel(key);
     if (!host) return null;
     const row = await this.deps.db.workspace.findUnique({
-      where: host.workspaceId ? { id: host.workspaceId } : { slug: host.slug! },
+      // a warm pool member is nobody's preview: no visitor wakes it (lib/warm-pool.ts)
+      where: host.workspaceId ? { id: host.workspaceId, poolMember: false } : { slug: host.slug!, poolMember: false },
       select: { ...HOST_WORKSPACE_FIELDS, previewPort: true, previewPrivate: true, idleTimeoutSec: true, serviceEndpoints: true },
     });
     if (!row) return null;

@@ -68,7 +68,8 @@ export class Reporter {
 
   async process(job: Job<ReportJob>) {
     const ws = await this.deps.db.workspace.findUnique({ where: { id: job.data.workspaceId }, include: { repository: true } });
-    if (!ws) return;
+    // a warm pool member is nobody's branch yet: its build is the default branch's, whose check run is its own
+    if (!ws || ws.poolMember) return;
     const octokit = await this.probot.auth(Number(ws.repository.installationId));
     if (job.data.reply) {
       await octokit.rest.issues.createComment({ owner: ws.repository.owner, repo: ws.repository.name, issue_number: job.data.reply.issueNumber, body: job.data.reply.body });

@@ -246,7 +246,8 @@ export class IdeGateway {
 
   private load(slug: string): Promise<IdeWorkspace | null> {
     return this.deps.db.workspace.findUnique({
-      where: { slug },
+      // a warm pool member has no IDE for anyone (lib/warm-pool.ts)
+      where: { slug, poolMember: false },
       select: { ...HOST_WORKSPACE_FIELDS, ide: true, ideState: true, previewService: true, idleTimeoutSec: true },
     });
   }

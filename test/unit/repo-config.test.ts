@@ -71,6 +71,19 @@ preview: { service: app, visibility: private }
     expect(e.reason).toMatch(/unknown key "comand"/);
   });
 
+  it('reads workspace.warm (0 to 10) and reports a wrong one at its line', () => {
+    const base = 'services:\n  web:\n    build: .\n    port: 3000\nworkspace:\n  ide: terminal\n';
+    expect(parseRepoConfig(`${base}  warm: 2\n`).workspace).toEqual({ ide: 'terminal', warm: 2 });
+    expect(parseRepoConfig(`${base}  warm: 0\n`).workspace.warm).toBe(0);
+    expect(parseRepoConfig(base).workspace.warm).toBeUndefined();
+    for (const [value, reason] of [['11', /at most 10/], ['-1', /negative/], ['1.5', /whole number/], ['lots', /number of workspaces from 0 to 10/]] as const) {
+      const e = errorOf(`${base}  warm: ${value}\n`);
+      expect(e.line).toBe(7);
+      expect(e.message).toMatch(/^\.github\/berth\.yml:7: workspace\.warm: /);
+      expect(e.reason).toMatch(reason);
+    }
+  });
+
   it('reports a preview that names no service', () => {
     const e = errorOf('services:\n  web:\n    build: .\n    port: 3000\npreview: api\n');
     expect(e.line).toBe(5);

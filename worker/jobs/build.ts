@@ -125,6 +125,8 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
       cleanup = undefined;
     }
     await queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'worker', reason: `build of ${build.sha.slice(0, 7)} succeeded` });
+    // the default branch's images and config are what its warm pool is prepared from (lib/warm-pool.ts)
+    if (ws.branch === ws.repository.defaultBranch) await queues.enqueueWarm(ws.repositoryId);
   } catch (err) {
     const superseded = abort.signal.aborted || err instanceof SupersededError;
     const message = superseded ? new SupersededError(build.sha).message : explainDiskFull(userMessage(err), err instanceof StepFailedError ? err.logTail : undefined, { during: 'build' });
@@ -160,6 +162,8 @@ export function sourceOf(ws: Workspace & { repository: Repository }): { cloneUrl
   const cloneUrl = ws.repository.cloneUrl;
   if (!cloneUrl) throw new BerthError(`Berth does not know the clone URL of ${ws.repository.fullName} yet: push a commit to it`);
   if (ws.forkRepo && ws.prNumber) return { cloneUrl, branch: ws.forkBranch ?? ws.branch, ref: `refs/pull/${ws.prNumber}/head` };
+  // a warm pool member is prepared from the default branch (its own branch is a placeholder)
+  if (ws.poolMember) return { cloneUrl, branch: ws.repository.defaultBranch };
   return { cloneUrl, branch: ws.branch };
 }
 

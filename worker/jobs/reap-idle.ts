@@ -36,7 +36,8 @@ export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
     const cutoff = new Date(now - deps.config.BERTH_STOPPED_MAX_AGE);
     const resting = await deps.db.workspace.findMany({
       // kept disks have their own deadline (keptUntil), announced on the pull request
-      where: { state: 'stopped', keptUntil: null },
+      // warm pool members wait stopped on purpose; the warm job replaces stale ones
+      where: { state: 'stopped', keptUntil: null, poolMember: false },
       select: { id: true, updatedAt: true, events: { where: { toState: 'stopped' }, orderBy: { id: 'desc' }, take: 1, select: { createdAt: true } } },
     });
     for (const ws of resting.filter((w) => (w.events[0]?.createdAt ?? w.updatedAt) < cutoff)) {

@@ -2,6 +2,7 @@ import type { WorkerDeps } from '../deps.js';
 import type { Workspace } from '../../lib/db/client.js';
 import type { RepoConfig } from '../../lib/repo-config.js';
 import type { ContainerStatus } from '../runtime/types.js';
+import { checkWarmPools } from './warm-pool.js';
 import { transition } from '../../lib/workspaces.js';
 import { removeUnusedImages } from './image-retention.js';
 import { explainWorkspaceFailure } from '../failure-reason.js';
@@ -78,6 +79,7 @@ export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[
   }
   repaired.push(...(await repairStuck(deps)));
   await deleteWhereBranchIsGone(deps);
+  await checkWarmPools(deps);
   // two rounds of grace: a build records its image well within one reconcile interval
   removed.push(...(await removeUnusedImages(deps, Math.max(10_000, 2 * deps.config.BERTH_RECONCILE_INTERVAL))));
   return { removed, repaired };
@@ -315,7 +317,8 @@ async function deleteWhereBranchIsGone(deps: WorkerDeps): Promise<void> {
   const now = Date.now();
   const candidates = await deps.db.workspace.findMany({
     // a kept disk's branch is already gone: it waits for its own deadline (keptUntil)
-    where: { state: { in: ['stopped', 'failed'] }, forkRepo: null, keptUntil: null, repository: { removed: false } },
+    // a warm pool member's branch is a placeholder (lib/warm-pool.ts): the warm job decides about it
+    where: { state: { in: ['stopped', 'failed'] }, forkRepo: null, keptUntil: null, poolMember: false, repository: { removed: false } },
     select: { id: true, branch: true, repository: { select: { owner: true, name: true, installationId: true } } },
   });
   for (const ws of candidates) {

@@ -16,6 +16,7 @@ import { cloneAt } from '../source/clone.js';
 import { dropCheckout, takeCheckout } from '../source/checkout-handover.js';
 import { fastForwardCheckout, type SyncResult } from '../source/disk-sync.js';
 import { diskCheckoutAt } from '../source/pushed-from-disk.js';
+import { switchCheckout } from '../source/branch-switch.js';
 import type { Rollout, WorkspaceRunSpec } from '../runtime/types.js';
 import { applyWorkspaceVariables } from '../variables.js';
 import { serviceEndpointRecords } from '../../lib/preview-domain.js';
@@ -93,6 +94,10 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     if (created || (await neverPopulated(deps, ws, spec))) {
       await progress('cloning the repository onto the workspace disk');
       await populate(deps, ws, build, spec, log);
+    } else if (ws.claimedAt && ws.runningSha === null) {
+      // a warm pool member this branch claimed: its disk holds the default branch, prepared
+      await progress(`checking out ${ws.branch} at ${build.sha.slice(0, 7)} on the disk from the warm pool`);
+      checkoutMoved = await switchClaimedCheckout(deps, ws, build, spec, log);
     } else if (ws.runningSha !== build.sha) {
       await progress(`updating the checkout to ${build.sha.slice(0, 7)}`);
       checkoutMoved = await updateCheckout(deps, ws, build, spec, log);
@@ -143,6 +148,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await progress(`waiting for ${service.name} to answer ${service.health ?? '/'}`);
       await deps.runtime.waitHealthy(spec, endpoint, service.port!, service.health ?? '/', deps.config.BERTH_HEALTH_TIMEOUT);
     }
+    // a warm pool member is prepared now: its containers go, its disk waits for a new branch
+    if (ws.poolMember) return void (await finishFill(deps, ws, build, log));
     const ideService = ideServiceOf(deps, spec, config, log);
     // a rollout leaves a running VS Code alone: its session (open files, terminals) goes on
     const keepsIde = Boolean(rollout && ideService && ws.ideState === 'running');
@@ -180,7 +187,7 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await log.flush();
       if (await waitForEngine(deps, ENGINE_WAIT_MS)) return start(deps, { ...data, onlyIf: ['starting'] }, attempt + 1);
     }
-    const message = await explainWorkspaceFailure(deps.runtime, ws.slug, 'start', userMessage(err), err instanceof StepFailedError ? err.logTail : undefined);
+    const message = await explainWorkspaceFailure(deps.runtime, ws.diskSlug ?? ws.slug, 'start', userMessage(err), err instanceof StepFailedError ? err.logTail : undefined);
     const tail = err instanceof StepFailedError && err.logTail ? `\n${err.logTail}` : '';
     log.line(`error: ${message}${tail}`);
     await log.flush();
@@ -262,6 +269,8 @@ async function makeRoom(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
     : active.length >= deps.config.BERTH_MAX_RUNNING ? { pool: active, limit: 'BERTH_MAX_RUNNING' }
     : null;
   if (!scope) return true;
+  // filling a warm pool never stops anyone's workspace: it waits for a free slot
+  if (ws.poolMember) return false;
   for (const victim of scope.pool.filter((w) => w.state === 'running')) {
     // conditional: a victim that changed state meanwhile (woken, deleted) is left alone
     const stopped = await transition(deps.db, deps.queues, victim.id, 'stopped', `stopped to make room for ${ws.branch} (${scope.limit} reached)`, 'limits', { previewHost: null }, { from: ['running'] });
@@ -360,7 +369,8 @@ export function runSpec(deps: WorkerDeps, ws: Workspace, build: Build, config: R
   const images = build.images as Record<string, string>;
   return {
     workspaceId: ws.id,
-    slug: ws.slug,
+    // a claimed warm pool member keeps the names its disk and containers were made under
+    slug: ws.diskSlug ?? ws.slug,
     memoryBytes: deps.config.memoryLimitBytes,
     nanoCpus: Math.round(deps.config.BERTH_CPU_LIMIT * 1e9),
     pidsLimit: deps.config.BERTH_PIDS_LIMIT,
@@ -428,6 +438,34 @@ async function updateCheckout(deps: WorkerDeps, ws: Workspace & { repository: Re
   }
   await deps.db.workspace.update({ where: { id: ws.id }, data: { notice } });
   return sync.result === 'updated';
+}
+
+/**
+ * The checkout of a claimed warm pool member: the branch's commit checked out on the disk the
+ * pool prepared from the default branch (through the engine, never host-side git), so only the
+ * branch's own commit is applied; its data, seed mark and images stay.
+ */
+async function switchClaimedCheckout(deps: WorkerDeps, ws: Workspace & { repository: Repository }, build: Build, spec: WorkspaceRunSpec, log: BuildLog): Promise<boolean> {
+  if (!spec.services.some((s) => s.mountsWorkspace)) return false;
+  const checkout = (await takeCheckout(ws.id, build.sha)) ?? (await clone(deps, ws, build, log));
+  try {
+    const switched = await switchCheckout(deps.runtime, spec, { sourceGitDir: join(checkout.dir, '.git'), sha: build.sha, branch: sourceOf(ws).branch });
+    if (switched.result === 'failed') {
+      throw new StepFailedError('checkout', `Berth could not check ${ws.branch} out on the disk from the warm pool (${switched.detail}): comment \`/berth delete\` and push again for a fresh disk`);
+    }
+  } finally {
+    await checkout.cleanup();
+  }
+  log.line(`checkout: ${ws.branch} at ${build.sha.slice(0, 7)} on the warm pool's disk`);
+  return true;
+}
+
+/** A warm pool member's fill ended well: stopped, its disk prepared (migrated, seeded), ready to be claimed. */
+async function finishFill(deps: WorkerDeps, ws: Workspace, build: Build, log: BuildLog): Promise<void> {
+  log.line(`==> warm pool: prepared from ${build.sha.slice(0, 7)}; its containers stop, its disk waits for a new branch`);
+  await log.flush();
+  await deps.runtime.stopServices(ws.id);
+  await transition(deps.db, deps.queues, ws.id, 'stopped', `warm pool: ready (prepared from ${build.sha.slice(0, 7)})`, 'warm-pool', { runningSha: build.sha, previewHost: null }, { from: ['starting'] });
 }
 
 async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog, onSuccess?: string) {

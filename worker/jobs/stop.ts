@@ -35,7 +35,7 @@ export async function deleteJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promi
   if (!ws || ws.state === 'deleted') return;
   if (job.data.keepUnsavedWork && (await keptForUnsavedWork(deps, ws, job.data))) return;
   if (job.data.refuseIfUnsaved && (await refusedForUnsavedWork(deps, ws, job.data))) return;
-  await deps.runtime.removeWorkspace(ws.id, ws.slug);
+  await deps.runtime.removeWorkspace(ws.id, ws.diskSlug ?? ws.slug);
   await dropCheckout(ws.id);
   const deleted = await transition(deps.db, deps.queues, ws.id, 'deleted', job.data.reason ?? 'deleted', job.data.actor ?? 'worker', { previewHost: null, seededAt: null, runningSha: null });
   if (deleted?.keptUntil) await deps.db.workspace.update({ where: { id: ws.id }, data: { keptUntil: null, notice: null } });
@@ -107,5 +107,5 @@ async function stopKept(deps: WorkerDeps, ws: Workspace, data: WorkspaceJob, unt
 async function diskSpec(deps: WorkerDeps, ws: Workspace): Promise<WorkspaceRunSpec> {
   const build = ws.currentBuildId ? await deps.db.build.findUnique({ where: { id: ws.currentBuildId } }) : null;
   if (build?.state === 'succeeded' && build.config) return runSpec(deps, ws, build, build.config as unknown as RepoConfig);
-  return { workspaceId: ws.id, slug: ws.slug, services: [], memoryBytes: deps.config.memoryLimitBytes, nanoCpus: Math.round(deps.config.BERTH_CPU_LIMIT * 1e9) };
+  return { workspaceId: ws.id, slug: ws.diskSlug ?? ws.slug, services: [], memoryBytes: deps.config.memoryLimitBytes, nanoCpus: Math.round(deps.config.BERTH_CPU_LIMIT * 1e9) };
 }
