@@ -3,6 +3,7 @@ import type { BerthConfig } from '../lib/config.js';
 import type { PrismaClient } from '../lib/db/client.js';
 import type { Queues } from '../lib/queue.js';
 import type { Runtime } from './runtime/types.js';
+import type { Interrupts } from './interrupts.js';
 
 export interface WorkerDeps {
   config: BerthConfig;
@@ -11,4 +12,6 @@ export interface WorkerDeps {
   probot: Probot;
   runtime: Runtime;
   log: (msg: string) => void;
+  /** a stop or delete cuts the workspace's interruptible waits short (the start's wait for VS Code) */
+  interrupts?: Interrupts;
 }

@@ -18,6 +18,7 @@ import { reapIdleJob } from './jobs/reap-idle.js';
 import { reconcileJob } from './jobs/reconcile.js';
 import { warmPoolJob } from './jobs/warm-pool.js';
 import { KeyedMutex } from './mutex.js';
+import { Interrupts } from './interrupts.js';
 import { transition } from '../lib/workspaces.js';
 import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logger } from '../lib/log.js';
 import { logJobs } from './job-log.js';
@@ -43,7 +44,8 @@ export async function startWorker(opts: StartWorkerOptions) {
   }
   const logger = opts.logger ?? createLogger(loggerSettingsFromEnv(process.env, opts.config.LOG_LEVEL));
   attachLogger(opts.db, logger);
-  const deps: WorkerDeps = { ...opts, runtime, log: opts.log ?? sentences(logger) };
+  const interrupts = new Interrupts();
+  const deps: WorkerDeps = { ...opts, runtime, log: opts.log ?? sentences(logger), interrupts };
   const lock = new KeyedMutex();
   const connection = opts.queues.connection;
   const concurrency = opts.config.BERTH_WORKER_CONCURRENCY;
@@ -58,7 +60,16 @@ export async function startWorker(opts: StartWorkerOptions) {
       if (job.name === 'reconcile') return void (await reconcileJob(deps));
       const run = { start: startJob, stop: stopJob, delete: deleteJob, status: statusJob }[job.name as 'start' | 'stop' | 'delete' | 'status'];
       if (!run) return;
-      await lock.run(job.data.workspaceId ?? job.name, () => outlastOutage(deps, job, () => run(deps, job)));
+      // A stop or delete wins over a start that only waits for VS Code: that wait ends now
+      // instead of holding the workspace's lock until the IDE answers (BERTH_IDE_TIMEOUT).
+      // Not a delete that may be refused (unsaved work): it leaves the workspace running.
+      const key = job.data.workspaceId ?? job.name;
+      const interrupting = Boolean(job.data.workspaceId) && ((job.name === 'stop' && job.data.actor !== 'idle') || (job.name === 'delete' && !job.data.refuseIfUnsaved));
+      if (interrupting) interrupts.interrupt(key, `the workspace is being ${job.name === 'stop' ? 'stopped' : 'deleted'}`);
+      await lock.run(key, () => {
+        if (interrupting) interrupts.settle(key);
+        return outlastOutage(deps, job, () => run(deps, job));
+      });
     },
     { connection, concurrency, prefix: opts.queues.prefix, ...locking },
   );

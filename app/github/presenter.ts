@@ -32,6 +32,10 @@ export function checkViewFor(ws: Workspace, build: Build, logTail: string): Chec
   if (current && (ws.state === 'starting' || ws.state === 'queued' || ws.state === 'building')) {
     return { status: 'in_progress', title: `Starting: ${ws.stateReason ?? 'starting'}`, headline: ws.stateReason ?? 'Starting the workspace.' };
   }
+  // issue 13: this commit did not take over (its migrate or start failed), an older one keeps serving
+  if (current && ws.state === 'running' && ws.runningSha && ws.runningSha !== build.sha) {
+    return { status: 'completed', conclusion: 'failure', title: 'Failed while starting', headline: ws.notice ?? ws.stateReason ?? 'This commit did not start; an older one keeps running.', logTail };
+  }
   if (ws.runningSha === build.sha || !current) {
     return { status: 'completed', conclusion: 'success', title: 'Workspace ready', headline: `Workspace is ${ws.state}.` };
   }

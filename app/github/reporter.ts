@@ -81,7 +81,9 @@ export class Reporter {
   }
 
   private async updateCheckRun(octokit: Octokit, ws: WorkspaceWithRepo, build: Build) {
-    const logTail = build.state === 'failed' || ws.state === 'failed' ? await this.logTail(build.id) : '';
+    // a commit that failed to roll out leaves the workspace running its older commit: its log tail too
+    const rolledBack = ws.currentBuildId === build.id && ws.state === 'running' && ws.runningSha !== null && ws.runningSha !== build.sha;
+    const logTail = build.state === 'failed' || ws.state === 'failed' || rolledBack ? await this.logTail(build.id) : '';
     const view = checkViewFor(ws, build, logTail);
     // check runs of a public repository are public: the failure reason is redacted like the log tail
     view.headline = redact(view.headline);

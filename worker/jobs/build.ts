@@ -15,6 +15,7 @@ import { assertExtendsAllowed } from '../source/config-extends.js';
 import { buildContextInside } from '../source/inside-clone.js';
 import { keepCheckout } from '../source/checkout-handover.js';
 import { imageTag } from '../runtime/image-tags.js';
+import { keepServingAfterBuildFailure } from '../kept-version.js';
 import { assertVariablesSet, buildArgs } from '../variables.js';
 
 /**
@@ -137,6 +138,8 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
       data: { state: superseded ? 'canceled' : 'failed', error: message, finishedAt: new Date() },
     });
     if (superseded) await queues.enqueueReport({ workspaceId: ws.id, buildId: build.id });
+    // a workspace serving an older commit keeps serving it (issue 13); the check run of this one fails
+    else if (await keepServingAfterBuildFailure(deps, ws.id, build, message, (text) => log.redact(text))) await queues.enqueueReport({ workspaceId: ws.id, buildId: build.id });
     else await transition(db, queues, ws.id, 'failed', message, 'worker');
     if (!superseded && !(err instanceof BerthError)) deps.log(`build ${build.id} failed: ${(err as Error).stack}`);
   } finally {

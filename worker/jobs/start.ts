@@ -21,6 +21,7 @@ import type { Rollout, WorkspaceRunSpec } from '../runtime/types.js';
 import { applyWorkspaceVariables } from '../variables.js';
 import { serviceEndpointRecords } from '../../lib/preview-domain.js';
 import { sourceOf, userMessage } from './build.js';
+import { clearKeptVersionNotice, keptVersionNotice } from '../kept-version.js';
 import { ideCustomizations, runAttachLifecycle, runStartLifecycle } from './devcontainer-lifecycle.js';
 
 /**
@@ -161,6 +162,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     // every service with a port gets its own host (issue 16); the gateway proxies it while previewHost is set
     const serviceEndpoints = serviceEndpointRecords(config.services, endpoints);
     await db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(), previewService: preview.service, serviceEndpoints: serviceEndpoints as never } });
+    // an earlier commit's "did not build/start, so … keeps running" no longer holds
+    await clearKeptVersionNotice(deps, ws.id);
     const done = await transition(db, queues, ws.id, 'running', `running ${build.sha.slice(0, 7)}`, job.data.actor ?? 'worker', {
       runningSha: build.sha,
       previewHost: preview.host,
@@ -225,7 +228,7 @@ async function keepRunningVersion(deps: WorkerDeps, ws: Workspace, build: Build,
   log.line(`==> ${build.sha.slice(0, 7)} did not start; ${ws.runningSha?.slice(0, 7)} keeps running`);
   await log.flush();
   await rollout?.abandon().catch(() => {});
-  const notice = log.redact(`Commit ${build.sha.slice(0, 7)} did not start (${message}), so ${ws.runningSha?.slice(0, 7)} keeps running. Push a fix, or comment \`/berth refresh\`.`).slice(0, 2000);
+  const notice = log.redact(keptVersionNotice(build.sha, ws.runningSha ?? '', 'start', message)).slice(0, 2000);
   await deps.db.workspace.update({ where: { id: ws.id }, data: { notice } });
   const back = await transition(deps.db, deps.queues, ws.id, 'running', `running ${ws.runningSha?.slice(0, 7)}: ${build.sha.slice(0, 7)} failed to start`, 'worker', {}, { from: ['starting'] });
   if (back) await scheduleIdleStop(deps.queues, back);
@@ -328,17 +331,30 @@ function ideServiceOf(deps: WorkerDeps, spec: WorkspaceRunSpec, config: RepoConf
  */
 async function startIde(deps: WorkerDeps, workspaceId: string, spec: WorkspaceRunSpec, service: string, log: BuildLog, config: RepoConfig) {
   let ideState = 'running';
+  // A stop or delete of the workspace cuts this wait short (worker/main.ts): the stop must not
+  // wait up to BERTH_IDE_TIMEOUT behind a VS Code that is still loading.
+  const hold = deps.interrupts?.hold(workspaceId);
   try {
     log.line('==> starting the IDE (VS Code)');
     // devcontainer.json customizations.vscode: settings as machine settings, extensions from .vsix files
-    await deps.runtime.startIde(spec, { service, codeServerDir: deps.config.codeServerDir, ...ideCustomizations(config, log) }, deps.config.BERTH_IDE_TIMEOUT);
+    await deps.runtime.startIde(spec, { service, codeServerDir: deps.config.codeServerDir, ...ideCustomizations(config, log), signal: hold?.signal }, deps.config.BERTH_IDE_TIMEOUT);
+    hold?.signal.throwIfAborted();
     log.line('==> IDE: VS Code is running');
     await runAttachLifecycle(deps, spec, config, log);
   } catch (err) {
+    if (hold?.signal.aborted) {
+      // given up for the stop: no VS Code left behind, and the stop says what the workspace is
+      log.line(`==> IDE: stopped waiting for VS Code (${(hold.signal.reason as Error).message})`);
+      await log.flush().catch(() => {});
+      await deps.runtime.stopIde(workspaceId).catch(() => {});
+      return;
+    }
     ideState = 'unavailable';
     // The usual cause: an image without glibc (alpine, distroless), where the install's node cannot run.
     log.line(`==> IDE: VS Code did not start in ${service}'s image (${(err as Error).message}); it needs a glibc-based image. The IDE opens a terminal instead`);
     if (err instanceof StepFailedError && err.logTail) log.line(err.logTail);
+  } finally {
+    hold?.release();
   }
   await log.flush().catch(() => {});
   // Only while that start's `running` lasts: a stop or a newer start meanwhile has its own say.

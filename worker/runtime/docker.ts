@@ -736,18 +736,20 @@ export class DockerRuntime implements Runtime {
     port: number,
     urlPath: string,
     timeoutMs: number,
+    opts: { signal?: AbortSignal } = {},
   ): Promise<void> {
     const container = this.docker.getContainer(endpoint.containerId);
     const pathPart = urlPath.startsWith('/') ? urlPath : `/${urlPath}`;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      opts.signal?.throwIfAborted();
       // Re-read the address each time: a restarted container may come back with another one,
       // and has none while it waits for its restart.
       const host = await this.assertNotCrashed(container, spec, endpoint.service);
       const budget = Math.min(HEALTH_TRY_TIMEOUT_MS, Math.max(deadline - Date.now(), 1));
-      if (host && (await answersOk(`http://${host}:${port}${pathPart}`, budget))) return;
+      if (host && (await answersOk(`http://${host}:${port}${pathPart}`, budget, opts.signal))) return;
       if (Date.now() >= deadline) break;
-      await sleep(Math.min(HEALTH_INTERVAL_MS, Math.max(deadline - Date.now(), 0)));
+      await sleep(Math.min(HEALTH_INTERVAL_MS, Math.max(deadline - Date.now(), 0)), opts.signal);
     }
     await this.assertNotCrashed(container, spec, endpoint.service);
     throw new StepFailedError(
@@ -863,17 +865,22 @@ export class DockerRuntime implements Runtime {
     });
     await this.seedIdeSettings(container);
     if (ide.settings) await this.writeMachineSettings(container, ide.settings);
+    if (ide.signal?.aborted) {
+      await ignoreNotFound(container.remove({ force: true }));
+      ide.signal.throwIfAborted();
+    }
     await container.start();
     const info = await container.inspect();
     const endpoint = { service: 'ide', containerId: info.Id, host: info.NetworkSettings.Networks[dockerNames.network(spec.slug)]?.IPAddress ?? '' };
     try {
-      await this.waitHealthy(spec, endpoint, CODE_SERVER_PORT, '/healthz', timeoutMs);
+      await this.waitHealthy(spec, endpoint, CODE_SERVER_PORT, '/healthz', timeoutMs, { signal: ide.signal });
     } catch (err) {
-      // An image code-server cannot run in (no glibc, say) must not restart it for ever.
+      // An image code-server cannot run in (no glibc, say) must not restart it for ever; a start
+      // given up (a stop came) leaves nothing behind either.
       await ignoreNotFound(container.remove({ force: true }));
       throw err;
     }
-    if (ide.extensions?.length) await this.installIdeExtensions(container, ide.extensions, timeoutMs, ide.onLog);
+    if (ide.extensions?.length) await this.installIdeExtensions(container, ide.extensions, timeoutMs, ide.onLog, ide.signal);
     return endpoint;
   }
 
@@ -894,8 +901,9 @@ export class DockerRuntime implements Runtime {
   }
 
   /** .vsix files from the disk, with code-server's own CLI in the IDE container; failures are logged */
-  private async installIdeExtensions(container: Dockerode.Container, files: string[], timeoutMs: number, onLog?: (text: string) => void): Promise<void> {
+  private async installIdeExtensions(container: Dockerode.Container, files: string[], timeoutMs: number, onLog?: (text: string) => void, signal?: AbortSignal): Promise<void> {
     for (const file of files) {
+      signal?.throwIfAborted();
       const result = await execInContainer(
         this.docker,
         container,
@@ -1349,9 +1357,10 @@ function buildEventText(event: BuildEvent): string {
 
 // --- small utilities ----------------------------------------------------------------------------
 
-async function answersOk(url: string, timeoutMs: number): Promise<boolean> {
+async function answersOk(url: string, timeoutMs: number, cancel?: AbortSignal): Promise<boolean> {
   try {
-    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    const signal = cancel ? AbortSignal.any([cancel, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
+    const res = await fetch(url, { redirect: 'manual', signal });
     await res.body?.cancel();
     return res.status >= 200 && res.status < 400;
   } catch {
@@ -1403,6 +1412,19 @@ function suffix(): string {
   return randomBytes(4).toString('hex');
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** with a signal: rejects with its reason as soon as it aborts */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return new Promise((r) => setTimeout(r, ms));
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -171,6 +171,8 @@ export interface IdeSpec {
   extensions?: string[];
   /** the output of the extension installs */
   onLog?: (text: string) => void;
+  /** aborted when the workspace is being stopped: the start gives up and removes the IDE container */
+  signal?: AbortSignal;
 }
 
 /** where code-server listens inside the IDE container, on the workspace network only */
