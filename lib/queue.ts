@@ -15,7 +15,7 @@ export interface BuildJob {
   workspaceId: string;
   buildId: string;
 }
-export type WorkspaceJobName = 'start' | 'stop' | 'delete' | 'status' | 'reap-idle' | 'reconcile';
+export type WorkspaceJobName = 'start' | 'stop' | 'delete' | 'status' | 'reap-idle' | 'reconcile' | 'base-disk' | 'reset';
 export type MaintenanceJobName = 'reap-idle' | 'reconcile' | 'stop' | 'warm';
 export interface WorkspaceJob {
   workspaceId?: string;
@@ -25,6 +25,14 @@ export interface WorkspaceJob {
   reason?: string;
   /** run only if the workspace is still in one of these states when the job runs (e.g. a wake-up: stopped) */
   onlyIf?: string[];
+  /** base-disk: the default branch's build to prepare the repository's base disk from (issue 17) */
+  buildId?: string;
+  /** reset: back to the snapshot taken before the newest migrate instead of the base disk (`/berth reset --before-migrate`) */
+  beforeMigrate?: boolean;
+  /** reset: the pull request to answer on when it is done */
+  issueNumber?: number;
+  /** start: without migrating, once (after `/berth reset --before-migrate`, which undoes the newest migrate) */
+  skipMigrate?: boolean;
   /**
    * delete: keep the disk (stopped, for the retention period) when it holds work found nowhere
    * else. Set for deletions GitHub caused (branch deleted or gone, pull request closed), not for
@@ -59,7 +67,7 @@ export interface CommandJob {
   /** when the comment was written (GitHub's created_at): `/berth approve` approves the head of then */
   commentCreatedAt?: string;
   /** `sha`: the commit named by `/berth approve <sha>` */
-  commands: Array<{ verb: string; sha?: string; withSecrets?: boolean; force?: boolean } | { unknown: string }>;
+  commands: Array<{ verb: string; sha?: string; withSecrets?: boolean; force?: boolean; beforeMigrate?: boolean } | { unknown: string }>;
 }
 
 const defaults: JobsOptions = {

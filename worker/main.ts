@@ -14,6 +14,8 @@ import { buildJob } from './jobs/build.js';
 import { startJob } from './jobs/start.js';
 import { deleteJob, stopJob } from './jobs/stop.js';
 import { statusJob } from './jobs/status.js';
+import { baseDiskJob } from './jobs/base-disk.js';
+import { resetJob } from './jobs/reset.js';
 import { reapIdleJob } from './jobs/reap-idle.js';
 import { reconcileJob } from './jobs/reconcile.js';
 import { warmPoolJob } from './jobs/warm-pool.js';
@@ -58,7 +60,7 @@ export async function startWorker(opts: StartWorkerOptions) {
     async (job) => {
       if (job.name === 'reap-idle') return void (await reapIdleJob(deps));
       if (job.name === 'reconcile') return void (await reconcileJob(deps));
-      const run = { start: startJob, stop: stopJob, delete: deleteJob, status: statusJob }[job.name as 'start' | 'stop' | 'delete' | 'status'];
+      const run = { start: startJob, stop: stopJob, delete: deleteJob, status: statusJob, 'base-disk': baseDiskJob, reset: resetJob }[job.name as 'start' | 'stop' | 'delete' | 'status' | 'base-disk' | 'reset'];
       if (!run) return;
       // A stop or delete wins over a start that only waits for VS Code: that wait ends now
       // instead of holding the workspace's lock until the IDE answers (BERTH_IDE_TIMEOUT).

@@ -3,7 +3,7 @@
  * `/start`, `/refresh`, at the start of a line. Lines in quotes (`> /stop`) and fenced or
  * indented code blocks are ignored, so quoting someone never triggers anything.
  */
-export const VERBS = ['stop', 'start', 'refresh', 'rebuild', 'delete', 'status', 'help', 'approve'] as const;
+export const VERBS = ['stop', 'start', 'refresh', 'rebuild', 'delete', 'status', 'help', 'approve', 'reset'] as const;
 export type Verb = (typeof VERBS)[number];
 const SHORT: Record<string, Verb> = { stop: 'stop', start: 'start', refresh: 'refresh' };
 
@@ -12,7 +12,8 @@ const SHORT: Record<string, Verb> = { stop: 'stop', start: 'start', refresh: 're
  * `withSecrets`: `/berth approve --with-secrets`, which also gives that commit the secrets
  */
 /** `force`: `/berth delete --force` (delete even when the disk holds work found nowhere else) */
-export type ParsedCommand = { verb: Verb; sha?: string; withSecrets?: boolean; force?: boolean } | { unknown: string };
+/** `beforeMigrate`: `/berth reset --before-migrate` (the data as it was before the newest migrate, not the base disk's) */
+export type ParsedCommand = { verb: Verb; sha?: string; withSecrets?: boolean; force?: boolean; beforeMigrate?: boolean } | { unknown: string };
 
 export const MAX_COMMANDS = 5;
 
@@ -41,6 +42,7 @@ export function parseCommands(body: string): ParsedCommand[] {
       const sha = args.find((a) => a.toLowerCase() !== '--with-secrets');
       if (verb === 'approve' && (sha || withSecrets)) found.push({ verb, ...(sha ? { sha: sha.slice(0, 64) } : {}), ...(withSecrets ? { withSecrets } : {}) });
       else if (verb === 'delete' && m[3]?.toLowerCase() === '--force') found.push({ verb, force: true });
+      else if (verb === 'reset' && m[3]?.toLowerCase() === '--before-migrate') found.push({ verb, beforeMigrate: true });
       else found.push((VERBS as readonly string[]).includes(verb) ? { verb: verb as Verb } : { unknown: verb.slice(0, 40) });
     }
     if (found.length >= MAX_COMMANDS) break;
@@ -58,6 +60,8 @@ export const HELP_TEXT = `**Berth commands** (at the start of a line in a pull r
 | \`/berth rebuild\` | Rebuild without Docker's cache and restart |
 | \`/berth delete\` | Delete the workspace, containers and disk; when the disk holds work found nowhere else (uncommitted files, unpushed commits), Berth lists it and deletes nothing |
 | \`/berth delete --force\` | Delete it even so |
+| \`/berth reset\` | Put the workspace's data (services' \`data:\`, compose volumes) back to a fresh copy of the base disk (the default branch, migrated and seeded) and restart; the checkout and uncommitted work are left alone |
+| \`/berth reset --before-migrate\` | Put the data back to the snapshot taken before the newest migrate (undoes a migration) and restart without migrating |
 | \`/berth status\` | Check what is really running and update this pull request |
 | \`/berth approve\` | Build a fork's pull request at the commit it had when you wrote the comment (a later push needs approval again) |
 | \`/berth approve <sha>\` | The same, naming the commit you reviewed (at least 7 characters; it must still be the head) |

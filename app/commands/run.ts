@@ -53,13 +53,13 @@ export async function runCommands(deps: AppDeps, probot: Probot, permissions: Pe
         continue;
       }
     }
-    lines.push(await runOne(deps, octokit, repo, job, command.verb, command.sha, command.withSecrets, command.force));
+    lines.push(await runOne(deps, octokit, repo, job, command.verb, command.sha, command.withSecrets, command.force, command.beforeMigrate));
   }
   if (job.commentId) await octokit.rest.reactions.createForIssueComment({ ...target, comment_id: job.commentId, content: 'rocket' });
   await reply(lines.join('\n'));
 }
 
-async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: CommandJob, verb: string, askedSha?: string, withSecrets = false, force = false): Promise<string> {
+async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: CommandJob, verb: string, askedSha?: string, withSecrets = false, force = false, beforeMigrate = false): Promise<string> {
   const by = `@${job.sender}`;
   if (verb === 'help') return HELP_TEXT;
   const ws = await findWorkspace(deps, octokit, repo, job);
@@ -86,6 +86,13 @@ async function runOne(deps: AppDeps, octokit: Octokit, repo: Repository, job: Co
       // or replies here with what exists only on the disk.
       await deps.queues.enqueueWorkspace('delete', { workspaceId: ws.id, actor: by, reason: `deleted by ${by}`, refuseIfUnsaved: { issueNumber: job.issueNumber } });
       return `🗑️ Deleting the workspace of \`${ws.branch}\`, its containers and its disk, unless the disk holds work found nowhere else: then Berth lists it here and deletes nothing.`;
+    case 'reset':
+      // the worker copies the data (issue 17) and answers here when it is done, or why not
+      if (ws.state === 'deleted') return 'The workspace was deleted; there is nothing to reset.';
+      await deps.queues.enqueueWorkspace('reset', { workspaceId: ws.id, actor: by, reason: `reset by ${by}`, beforeMigrate, issueNumber: job.issueNumber });
+      return beforeMigrate
+        ? `⏪ Putting the data of \`${ws.branch}\` back to the snapshot taken before its newest migrate; its checkout is left alone.`
+        : `♻️ Putting the data of \`${ws.branch}\` back to a fresh copy of the base disk; its checkout is left alone.`;
     case 'status':
       await enqueue('status', `status requested by ${by}`);
       return `🔎 Checking what is really running for \`${ws.branch}\`; the Berth comment above will be updated.`;

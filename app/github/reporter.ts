@@ -7,6 +7,7 @@ import { runCommands } from '../commands/run.js';
 import { PermissionCache } from './permissions.js';
 import type { Build, Repository, Workspace } from '../../lib/db/client.js';
 import { render } from '../views.js';
+import { startedFromText } from '../../lib/start-steps.js';
 import { workspaceLinks } from './links.js';
 import { previewLinkOf } from './preview-link.js';
 import { STATE_EMOJI, checkViewFor, tail } from './presenter.js';
@@ -91,7 +92,8 @@ export class Reporter {
     const showLinks = view.conclusion === 'success' || view.status !== 'completed';
     const output = {
       title: view.title,
-      summary: render('github/check-summary.njk', { view, links, ws, build, showLinks, preview: previewLinkOf(build.config) }).slice(0, 65_000),
+      // where the disk came from and how long each step took, once this build's start got that far (issue 17)
+      summary: render('github/check-summary.njk', { view, links, ws, build, showLinks, preview: previewLinkOf(build.config), startedFrom: ws.runningSha === build.sha ? startedFromText(ws.diskOrigin, ws.startSteps) : null }).slice(0, 65_000),
       text: render('github/check-text.njk', { view, build }).slice(0, 65_000) || undefined,
     };
     const common = {
@@ -142,6 +144,7 @@ export class Reporter {
       notice: [needsApproval && ws.state !== 'queued' ? approvalText : null, ws.notice ? redact(ws.notice) : null].filter(Boolean).join('\n>\n> '),
       approvalText,
       approved: ws.forkRepo ? (ws.approvedSha ? ws.approvedSha.slice(0, 7) : 'none yet') : null,
+      startedFrom: ws.state === 'running' ? startedFromText(ws.diskOrigin, ws.startSteps) : null,
     });
     const target = { owner: ws.repository.owner, repo: ws.repository.name };
     const commentId = ws.commentId ?? (await this.findComment(octokit, target, ws.prNumber!, marker));

@@ -14,6 +14,7 @@ import { readRepoConfig } from '../source/repo-config.js';
 import { assertExtendsAllowed } from '../source/config-extends.js';
 import { buildContextInside } from '../source/inside-clone.js';
 import { keepCheckout } from '../source/checkout-handover.js';
+import { BASE_DISK_PRIORITY } from './base-disk.js';
 import { imageTag } from '../runtime/image-tags.js';
 import { keepServingAfterBuildFailure } from '../kept-version.js';
 import { assertVariablesSet, buildArgs } from '../variables.js';
@@ -126,6 +127,10 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
       cleanup = undefined;
     }
     await queues.enqueueWorkspace('start', { workspaceId: ws.id, actor: 'worker', reason: `build of ${build.sha.slice(0, 7)} succeeded` });
+    // the default branch's disk, prepared once in the background: new branches start from a copy (issue 17)
+    if (ws.branch === ws.repository.defaultBranch && !ws.forkRepo) {
+      await queues.enqueueWorkspace('base-disk', { workspaceId: ws.id, actor: 'worker', buildId: build.id }, { priority: BASE_DISK_PRIORITY, jobId: `base-disk-${build.id}` });
+    }
     // the default branch's images and config are what its warm pool is prepared from (lib/warm-pool.ts)
     if (ws.branch === ws.repository.defaultBranch) await queues.enqueueWarm(ws.repositoryId);
   } catch (err) {

@@ -102,6 +102,10 @@ async function removeOrphans(deps: WorkerDeps): Promise<string[]> {
   const owners = await deps.runtime.listWorkspaceIds();
   const rows = owners.length ? await deps.db.workspace.findMany({ where: { id: { in: owners } }, select: { id: true, state: true } }) : [];
   const known = new Map(rows.map((w) => [w.id, w.state]));
+  // base disks (issue 17) own Docker objects too: a ready or preparing one is live; a failed or
+  // retired one's objects go like a deleted workspace's (its job could not remove them)
+  const bases = owners.length ? await deps.db.baseDisk.findMany({ where: { id: { in: owners } }, select: { id: true, state: true } }) : [];
+  for (const b of bases) known.set(b.id, b.state === 'ready' || b.state === 'preparing' ? 'stopped' : 'deleted');
   const removed: string[] = [];
   for (const id of owners) {
     const state = known.get(id);
@@ -109,7 +113,7 @@ async function removeOrphans(deps: WorkerDeps): Promise<string[]> {
     try {
       if (state === 'deleted') {
         // read again just before: a push may have brought the workspace back since the query above
-        const now = await deps.db.workspace.findUnique({ where: { id }, select: { state: true } });
+        const now = (await deps.db.workspace.findUnique({ where: { id }, select: { state: true } })) ?? (bases.some((b) => b.id === id) ? { state: 'deleted' } : null);
         if (now?.state !== 'deleted') continue;
         deps.log(`reconciler: removing Docker objects of deleted workspace ${id}, its disk included`);
         await deps.runtime.removeWorkspace(id);

@@ -10,6 +10,9 @@ import { scheduleIdleStop } from '../../lib/idle-stop.js';
 import { cloneToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError } from '../../lib/errors.js';
 import { formatDuration } from '../../lib/config.js';
+import { StepTimer, type DiskOrigin } from '../../lib/start-steps.js';
+import { startFromBaseDisk } from '../base-disk.js';
+import { hasDataVolumes, snapshotBeforeMigrate, snapshotSpec } from '../data-snapshot.js';
 import { BuildLog } from '../build-log.js';
 import { explainWorkspaceFailure } from '../failure-reason.js';
 import { cloneAt } from '../source/clone.js';
@@ -72,7 +75,10 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
   );
   if (!started) return; // a racing stop or delete won
   const log = new BuildLog(db, build.id);
-  const progress = async (reason: string) => {
+  // how long each step takes, for the check run and the comment (issue 17)
+  const timer = new StepTimer();
+  const progress = async (reason: string, step?: string) => {
+    if (step) timer.begin(step);
     log.line(`==> ${reason}`);
     await db.workspace.update({ where: { id: ws.id }, data: { stateReason: reason } });
     await queues.enqueueReport({ workspaceId: ws.id, buildId: build.id });
@@ -92,9 +98,22 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     const { created } = await deps.runtime.ensureDisk(spec);
     let seededAt = created ? null : ws.seededAt;
     let checkoutMoved = false;
+    let origin: DiskOrigin | null = null;
     if (created || (await neverPopulated(deps, ws, spec))) {
-      await progress('cloning the repository onto the workspace disk');
-      await populate(deps, ws, build, spec, log);
+      // a new branch's disk: a copy of the repository's base disk when it may (issue 17)
+      const copied = created ? await startFromBaseDisk(deps, ws, build, spec, log, timer, progress) : null;
+      if (copied) {
+        origin = 'base-disk';
+        checkoutMoved = true;
+        // the seed's data came with the copy (and its mark on the disk says so too)
+        seededAt = new Date();
+        await db.workspace.update({ where: { id: ws.id }, data: { seededAt } });
+        log.line(`==> seed skipped: the data of the base disk (${copied.base.sha.slice(0, 7)}) came with the copy`);
+      } else {
+        origin = 'fresh';
+        await progress('cloning the repository onto the workspace disk', 'checkout');
+        await populate(deps, ws, build, spec, log);
+      }
     } else if (ws.claimedAt && ws.runningSha === null) {
       // a warm pool member this branch claimed: its disk holds the default branch, prepared
       await progress(`checking out ${ws.branch} at ${build.sha.slice(0, 7)} on the disk from the warm pool`);
@@ -110,9 +129,18 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     // migrate and seed of a service: before every service starts, or (compose's depends_on, where
     // a migrate needs its database up) right before that service, once its dependencies are up
     const ordered = spec.services.some((s) => s.dependsOn || s.oneShot);
+    // `/berth reset --before-migrate` undoes this commit's migrations (worker/data-snapshot.ts)
+    const hasMigrate = config.services.some((s) => s.migrate) || spec.services.some((s) => s.oneShot);
+    if (snapshotBeforeMigrate({ newDisk: origin !== null, runningSha: ws.runningSha, sha: build.sha, hasMigrate, hasData: hasDataVolumes(spec), canCopy: Boolean(deps.runtime.copyDisk) })) {
+      await progress(`snapshot of the data volumes before the migrate of ${build.sha.slice(0, 7)}`, 'snapshot');
+      const snap = await deps.runtime.copyDisk!(spec, snapshotSpec(spec), { part: 'data', replace: true, timeoutMs: deps.config.BERTH_TASK_TIMEOUT });
+      await db.workspace.update({ where: { id: ws.id }, data: { snapshotSha: build.sha } });
+      log.line(`==> snapshot: ${snap.volumes} data volume${snap.volumes === 1 ? '' : 's'} in ${snap.durationMs} ms (\`/berth reset --before-migrate\` brings them back)`);
+    }
     const prepare = async (only?: string) => {
-      for (const service of config.services.filter((s) => s.migrate && (only === undefined || s.name === only))) {
-        await progress(`migrating (${service.name})`);
+      if (data.skipMigrate) log.line('==> migrate skipped: the data was just reset to before the newest migrate (`/berth reset --before-migrate`)');
+      for (const service of config.services.filter((s) => s.migrate && !data.skipMigrate && (only === undefined || s.name === only))) {
+        await progress(`migrating (${service.name})`, 'migrate');
         await runStep(deps, spec, service.name, 'migrate', service.migrate!, log);
       }
       if (seededAt) return;
@@ -122,7 +150,7 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
           log.line(`==> seed of ${service.name} already ran on this disk (in a start that was interrupted)`);
           continue;
         }
-        await progress(`seeding (${service.name})`);
+        await progress(`seeding (${service.name})`, 'seed');
         const checkoutDir = spec.services.find((s) => s.name === service.name)?.checkoutMount;
         await runStep(deps, spec, service.name, 'seed', service.seed!, log, onDisk ? seedMarkCommand(service.name, checkoutDir) : undefined);
       }
@@ -136,7 +164,7 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await prepare();
       await markSeeded();
     }
-    await progress('starting services');
+    await progress('starting services', 'services');
     // compose's depends_on: healthy dependencies and one-shots (a migration service) first
     rollout = rolling ? await deps.runtime.rollOut!(spec) : null;
     const endpoints = rollout ? rollout.endpoints : await deps.runtime.startServices(spec, { healthTimeoutMs: deps.config.BERTH_HEALTH_TIMEOUT, taskTimeoutMs: deps.config.BERTH_TASK_TIMEOUT, onLog: log.write, ...(ordered ? { beforeStart: prepare } : {}) });
@@ -146,7 +174,7 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     // portOptional: a devcontainer's keep-alive serves its forwarded port only once someone starts the app
     for (const service of config.services.filter((s) => s.port && !s.portOptional)) {
       const endpoint = endpoints.find((e) => e.service === service.name)!;
-      await progress(`waiting for ${service.name} to answer ${service.health ?? '/'}`);
+      await progress(`waiting for ${service.name} to answer ${service.health ?? '/'}`, 'health');
       await deps.runtime.waitHealthy(spec, endpoint, service.port!, service.health ?? '/', deps.config.BERTH_HEALTH_TIMEOUT);
     }
     // a warm pool member is prepared now: its containers go, its disk waits for a new branch
@@ -161,6 +189,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     await log.flush();
     // every service with a port gets its own host (issue 16); the gateway proxies it while previewHost is set
     const serviceEndpoints = serviceEndpointRecords(config.services, endpoints);
+    timer.end();
+    await db.workspace.update({ where: { id: ws.id }, data: { startSteps: timer.list() as never, ...(origin ? { diskOrigin: origin } : {}) } });
     await db.workspace.update({ where: { id: ws.id }, data: { lastActivityAt: new Date(), previewService: preview.service, serviceEndpoints: serviceEndpoints as never } });
     // an earlier commit's "did not build/start, so … keeps running" no longer holds
     await clearKeptVersionNotice(deps, ws.id);
@@ -291,7 +321,7 @@ async function makeRoom(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
 const seedMark = (service: string) => `.git/berth-seeded-${service}`;
 
 /** `dir`: where the service sees the checkout (compose may mount it elsewhere than /workspace) */
-function seedMarkCommand(service: string, dir = '/workspace'): string {
+export function seedMarkCommand(service: string, dir = '/workspace'): string {
   return `{ if [ -d '${dir}/.git' ]; then : > '${dir}/${seedMark(service)}'; fi; }`;
 }
 
@@ -484,7 +514,7 @@ async function finishFill(deps: WorkerDeps, ws: Workspace, build: Build, log: Bu
   await transition(deps.db, deps.queues, ws.id, 'stopped', `warm pool: ready (prepared from ${build.sha.slice(0, 7)})`, 'warm-pool', { runningSha: build.sha, previewHost: null }, { from: ['starting'] });
 }
 
-async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog, onSuccess?: string) {
+export async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog, onSuccess?: string) {
   const limit = deps.config.BERTH_TASK_TIMEOUT;
   const result = await deps.runtime.runTask(spec, service, onSuccess ? `(\n${command}\n) && ${onSuccess}` : command, log.write, { timeoutMs: limit });
   if (result.timedOut) {
