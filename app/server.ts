@@ -1,4 +1,5 @@
 import { settingsHandler } from './dashboard/settings.js';
+import { hostsHandler } from './dashboard/hosts.js';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Redis } from 'ioredis';
@@ -76,7 +77,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const metrics = new Metrics(deps, (req) => auth.currentUser(req));
   const containers = options.containers ?? new DockerContainerReader();
   const webhookHandler = webhookEndpoint(probot, WEBHOOK_PATH, probot.log);
-  const dashboard: Handler[] = [variablesHandler(deps, { auth, probot }), settingsHandler(deps, { auth }), createDashboard(deps, { auth, probot, containers })];
+  const dashboard: Handler[] = [variablesHandler(deps, { auth, probot }), settingsHandler(deps, { auth }), hostsHandler(deps, { auth }), createDashboard(deps, { auth, probot, containers })];
   // BERTH_URL's own host is never a workspace's, even when its name would parse as one
   // (BERTH_URL berth.example.com with previews on *.example.com): Berth's pages stay Berth's.
   const berthHost = new URL(deps.config.berthUrl).hostname;

@@ -4,6 +4,7 @@ import { createPrisma, type PrismaClient } from './db/client.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
 import { applyMigrations } from './db/migrate.js';
 import { Queues } from './queue.js';
+import { hostRouter } from './hosts/registry.js';
 import { findOrStartLocalRedis } from './redis.js';
 import { ConfigurationError } from './errors.js';
 
@@ -52,6 +53,8 @@ export async function bootInfra(config: BerthConfig, log: (msg: string) => void 
   const connection = { url: redisUrl, maxRetriesPerRequest: null };
   const queues = new Queues(connection, config.BERTH_QUEUE_PREFIX);
   const webQueues = new Queues(connection, config.BERTH_QUEUE_PREFIX, { failFast: true });
+  // issue 18: each workspace's jobs go to the queues of the host that holds its disk
+  for (const q of [queues, webQueues]) q.routeBy(hostRouter(db));
   return {
     db,
     queues,

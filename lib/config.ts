@@ -57,6 +57,22 @@ export const envSchema = z.object({
   /** key prefix of Berth's queues in Redis; lets several Berths (or test runs) share one Redis */
   BERTH_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('berth'),
   BERTH_ROLE: z.enum(['all', 'app', 'worker']).default('all'),
+  /**
+   * this worker's host (issue 18): its name on the hosts page and in `berth hosts drain`; unset =
+   * the implicit host `local` of a single-machine install
+   */
+  BERTH_HOST_NAME: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'must be a short name of lower-case letters, digits and dashes, e.g. host-2')
+    .default('local'),
+  /** where the web process reaches this host's agent (previews, IDE, terminals of its workspaces) */
+  BERTH_HOST_URL: optionalString.refine((v) => v === undefined || /^https?:\/\/[^/]+\/?$/.test(v), { message: 'must be http(s)://host[:port] with no path' }),
+  /** labels of this host, comma-separated: berth.yml `workspace: { host_labels: [gpu] }` places a workspace only where all are */
+  BERTH_HOST_LABELS: z
+    .string()
+    .optional()
+    .transform((v) => [...new Set((v ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))])
+    .refine((labels) => labels.every((l) => /^[a-z0-9][a-z0-9._-]{0,62}$/.test(l)), { message: 'must be labels (letters, digits, . _ -) separated by commas' }),
   BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   BERTH_IDLE_TIMEOUT: duration.prefault('30m'),
   BERTH_MAX_IDLE_TIMEOUT: duration.prefault('24h'),

@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { LOCAL_HOST } from './hosts/health.js';
 
 /**
  * BullMQ queues shared by the app (producer) and the worker (consumer).
@@ -8,8 +9,26 @@ import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
  * - reports:    state changes to show on GitHub (check run, sticky comment); run by the app.
  * - maintenance: the idle reaper, the reconciler and idle stops, on a worker of their own: a
  *               workspace job that takes long (a slow migrate, a big build) cannot starve them.
+ * - placement:  the first build of a workspace that has no host yet: any worker places it
+ *               (lib/hosts/placement.ts), pins it and hands the build to that host's queue.
+ *
+ * builds, workspaces and maintenance are per host (issue 18): host `x` consumes `berth-builds.x`
+ * and so on, so a workspace's jobs run only where its disk is. The implicit host `local` keeps
+ * the plain names (a single-machine install sees no change). Jobs go to the queue of the
+ * workspace's host (`routeBy`); one of a host that is away waits there until it is back.
  */
-export const QUEUE = { builds: 'berth-builds', workspaces: 'berth-workspaces', reports: 'berth-reports', maintenance: 'berth-maintenance' } as const;
+export const QUEUE = { builds: 'berth-builds', workspaces: 'berth-workspaces', reports: 'berth-reports', maintenance: 'berth-maintenance', placement: 'berth-placement' } as const;
+
+/** the name of a per-host queue (`QUEUE.builds`, `QUEUE.workspaces`, `QUEUE.maintenance`) for one host */
+export function hostQueueName(base: string, host: string): string {
+  return host === LOCAL_HOST ? base : `${base}.${host}`;
+}
+
+/**
+ * The host a workspace's jobs go to: its name, or null when it has none yet (its build is then
+ * placed first; its other jobs go to `local`, the host of workspaces from before hosts).
+ */
+export type HostRouter = (workspaceId: string) => Promise<string | null>;
 
 export interface BuildJob {
   workspaceId: string;
@@ -77,11 +96,23 @@ const defaults: JobsOptions = {
   removeOnFail: { count: 1000 },
 };
 
+/** the queues one host's worker consumes */
+export interface HostQueues {
+  builds: Queue<BuildJob>;
+  workspaces: Queue<WorkspaceJob>;
+  maintenance: Queue<WorkspaceJob>;
+}
+
 export class Queues {
+  /** the host `local`'s queues (every workspace's before hosts; see `forHost`) */
   readonly builds: Queue<BuildJob>;
   readonly workspaces: Queue<WorkspaceJob>;
   readonly reports: Queue<ReportJob | CommandJob>;
   readonly maintenance: Queue<WorkspaceJob>;
+  readonly placement: Queue<BuildJob>;
+  private readonly hosts = new Map<string, HostQueues>();
+  private router: HostRouter | undefined;
+  private readonly producer: ConnectionOptions;
 
   /**
    * `connection` is what workers use too (they wait for Redis to come back). With `failFast`
@@ -93,32 +124,73 @@ export class Queues {
     readonly prefix = 'berth',
     opts: { failFast?: boolean } = {},
   ) {
-    const producer = opts.failFast ? { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 } : connection;
-    this.builds = new Queue(QUEUE.builds, { connection: producer, prefix, defaultJobOptions: { ...defaults, attempts: 1 } });
-    this.workspaces = new Queue(QUEUE.workspaces, { connection: producer, prefix, defaultJobOptions: defaults });
-    this.reports = new Queue(QUEUE.reports, { connection: producer, prefix, defaultJobOptions: { ...defaults, attempts: 5 } });
-    this.maintenance = new Queue(QUEUE.maintenance, { connection: producer, prefix, defaultJobOptions: defaults });
+    this.producer = opts.failFast ? { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 } : connection;
+    const local = this.forHost(LOCAL_HOST);
+    this.builds = local.builds;
+    this.workspaces = local.workspaces;
+    this.maintenance = local.maintenance;
+    this.reports = this.queue(QUEUE.reports, { ...defaults, attempts: 5 });
+    this.placement = this.queue(QUEUE.placement, { ...defaults, attempts: 1 });
+  }
+
+  private queue<T>(name: string, defaultJobOptions: JobsOptions): Queue<T> {
+    const queue = new Queue<T>(name, { connection: this.producer, prefix: this.prefix, defaultJobOptions });
     // Connection errors reach the callers as failed calls and BullMQ reconnects by itself; an
     // 'error' event nobody listens to would end the process instead.
-    for (const queue of [this.builds, this.workspaces, this.reports, this.maintenance]) queue.on('error', () => {});
+    queue.on('error', () => {});
+    return queue;
+  }
+
+  /** one host's builds, workspaces and maintenance queues (made on first use) */
+  forHost(host: string): HostQueues {
+    let queues = this.hosts.get(host);
+    if (!queues) {
+      queues = {
+        builds: this.queue(hostQueueName(QUEUE.builds, host), { ...defaults, attempts: 1 }),
+        workspaces: this.queue(hostQueueName(QUEUE.workspaces, host), defaults),
+        maintenance: this.queue(hostQueueName(QUEUE.maintenance, host), defaults),
+      };
+      this.hosts.set(host, queues);
+    }
+    return queues;
+  }
+
+  /** sends each workspace's jobs to its host's queues (lib/boot.ts); without it everything is `local`'s */
+  routeBy(router: HostRouter) {
+    this.router = router;
+  }
+
+  private async hostOf(workspaceId: string | undefined): Promise<string | null> {
+    if (!workspaceId || !this.router) return LOCAL_HOST;
+    return this.router(workspaceId);
   }
 
   /**
    * Deduplicated per workspace while waiting: pushes in a row collapse into one job that
    * builds the newest commit. The build job drops the key when it starts, so a push
    * during a build queues the next one (and the running one notices it is superseded).
+   * A workspace with no host yet is placed first (the `place` job on QUEUE.placement).
    */
-  enqueueBuild(job: BuildJob) {
-    return this.builds.add('build', job, { deduplication: { id: buildDedupId(job.workspaceId) } });
+  async enqueueBuild(job: BuildJob) {
+    const host = await this.hostOf(job.workspaceId);
+    if (host === null) return this.placement.add('place', job, { deduplication: { id: buildDedupId(job.workspaceId) } });
+    return this.forHost(host).builds.add('build', job, { deduplication: { id: buildDedupId(job.workspaceId) } });
   }
 
-  enqueueWorkspace(name: WorkspaceJobName, job: WorkspaceJob, opts: JobsOptions = {}) {
-    return this.workspaces.add(name, job, opts);
+  /** a build job starts: a push from now on queues a build of its own (see enqueueBuild) */
+  releaseBuild(workspaceId: string, host: string) {
+    return this.forHost(host).builds.removeDeduplicationKey(buildDedupId(workspaceId));
+  }
+
+  async enqueueWorkspace(name: WorkspaceJobName, job: WorkspaceJob, opts: JobsOptions = {}) {
+    const host = (await this.hostOf(job.workspaceId)) ?? LOCAL_HOST;
+    return this.forHost(host).workspaces.add(name, job, opts);
   }
 
   /** the reaper, the reconciler, and stops of idle workspaces (see QUEUE.maintenance) */
-  enqueueMaintenance(name: MaintenanceJobName, job: WorkspaceJob, opts: JobsOptions = {}) {
-    return this.maintenance.add(name, job, opts);
+  async enqueueMaintenance(name: MaintenanceJobName, job: WorkspaceJob, opts: JobsOptions = {}) {
+    const host = (await this.hostOf(job.workspaceId)) ?? LOCAL_HOST;
+    return this.forHost(host).maintenance.add(name, job, opts);
   }
 
   /**
@@ -139,7 +211,8 @@ export class Queues {
   }
 
   async close() {
-    await Promise.all([this.builds.close(), this.workspaces.close(), this.reports.close(), this.maintenance.close()]);
+    const hosts = [...this.hosts.values()].flatMap((h) => [h.builds, h.workspaces, h.maintenance]);
+    await Promise.all([...hosts, this.reports, this.placement].map((q) => q.close()));
   }
 }
 

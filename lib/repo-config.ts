@@ -71,7 +71,7 @@ export interface RepoConfig {
   /** visibility `default`: private for a private repository, public for a public one (previewIsPrivate) */
   preview: { service: string; visibility: PreviewVisibility; label?: string };
   /** `warm`: how many stopped, prepared workspaces of the default branch to keep for new branches (0–10; lib/warm-pool.ts) */
-  workspace: { ide: 'vscode' | 'vim' | 'emacs' | 'terminal'; idleTimeoutMs?: number; warm?: number };
+  workspace: { ide: 'vscode' | 'vim' | 'emacs' | 'terminal'; idleTimeoutMs?: number; warm?: number; hostLabels?: string[] };
   /** variables that must have a value (berth.yml `required:`, compose `${X:?}`); the build fails listing the missing ones */
   required?: string[];
   /** devcontainer.json lifecycle commands */
@@ -154,6 +154,9 @@ const serviceSchema = z
   .strict()
   .refine((s) => Boolean(s.build) !== Boolean(s.image), { message: 'a service needs exactly one of build or image' });
 
+/** a label of BERTH_HOST_LABELS (lib/config.ts) */
+export const HOST_LABEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
 const fileSchema = z
   .object({
     services: z.record(serviceName, serviceSchema).refine((s) => Object.keys(s).length > 0, 'at least one service is needed'),
@@ -171,6 +174,8 @@ const fileSchema = z
           .optional(),
         // a warm pool's members are whole workspaces (disk, images kept): a handful at most
         warm: z.number({ error: 'expected a number of workspaces from 0 to 10' }).int('expected a whole number of workspaces').min(0, 'warm cannot be negative').max(10, 'at most 10 warm workspaces per repository').optional(),
+        // issue 18: only hosts with every one of these labels (BERTH_HOST_LABELS) take the workspace
+        host_labels: z.array(z.string({ error: 'a host label is a word such as gpu' }).regex(HOST_LABEL, 'a host label is letters, digits, . _ or - (e.g. gpu)'), { error: 'expected a list of host labels, e.g. [gpu]' }).max(10, 'at most 10 host labels').optional(),
       })
       .strict()
       .default({ ide: 'vscode' }),
@@ -245,6 +250,7 @@ function normalise(
       ide: data.workspace.ide,
       idleTimeoutMs: idle === undefined ? undefined : typeof idle === 'number' ? idle * 1000 : parseDuration(idle),
       ...(data.workspace.warm !== undefined ? { warm: data.workspace.warm } : {}),
+      ...(data.workspace.host_labels?.length ? { hostLabels: [...new Set(data.workspace.host_labels.map((l) => l.toLowerCase()))] } : {}),
     },
   };
 }

@@ -3,6 +3,7 @@ import type { BerthConfig } from '../lib/config.js';
 import type { PrismaClient } from '../lib/db/client.js';
 import type { Queues } from '../lib/queue.js';
 import type { Runtime } from './runtime/types.js';
+import type { ThisHost } from './hosts.js';
 import type { Interrupts } from './interrupts.js';
 
 export interface WorkerDeps {
@@ -12,6 +13,8 @@ export interface WorkerDeps {
   probot: Probot;
   runtime: Runtime;
   log: (msg: string) => void;
+  /** the host this worker serves (issue 18); unset: jobs driven directly, every workspace is theirs */
+  host?: ThisHost;
   /** a stop or delete cuts the workspace's interruptible waits short (the start's wait for VS Code) */
   interrupts?: Interrupts;
 }

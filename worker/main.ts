@@ -2,7 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Probot } from 'probot';
 import { loadConfig, type BerthConfig } from '../lib/config.js';
 import type { PrismaClient } from '../lib/db/client.js';
-import { QUEUE, type BuildJob, type Queues, type WorkspaceJob } from '../lib/queue.js';
+import { QUEUE, hostQueueName, type BuildJob, type Queues, type WorkspaceJob } from '../lib/queue.js';
 import { bootInfra, loadDotEnv } from '../lib/boot.js';
 import { createProbotFor } from '../lib/github-app.js';
 import { ConfigurationError, isBackendUnavailable } from '../lib/errors.js';
@@ -20,6 +20,8 @@ import { reapIdleJob } from './jobs/reap-idle.js';
 import { reconcileJob } from './jobs/reconcile.js';
 import { warmPoolJob } from './jobs/warm-pool.js';
 import { KeyedMutex } from './mutex.js';
+import { startHostHeartbeat } from './hosts.js';
+import { placeJob } from './jobs/place.js';
 import { Interrupts } from './interrupts.js';
 import { transition } from '../lib/workspaces.js';
 import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logger } from '../lib/log.js';
@@ -48,15 +50,20 @@ export async function startWorker(opts: StartWorkerOptions) {
   attachLogger(opts.db, logger);
   const interrupts = new Interrupts();
   const deps: WorkerDeps = { ...opts, runtime, log: opts.log ?? sentences(logger), interrupts };
+  // issue 18: this worker's host in the hosts table, its heartbeat, and the queues it consumes
+  const hosting = await startHostHeartbeat(deps, { name: opts.config.BERTH_HOST_NAME, url: opts.config.BERTH_HOST_URL, labels: opts.config.BERTH_HOST_LABELS, maxRunning: opts.config.BERTH_MAX_RUNNING });
+  deps.host = hosting.host;
+  const mine = opts.queues.forHost(hosting.host.name);
+  const queueOf = (base: string) => hostQueueName(base, hosting.host.name);
   const lock = new KeyedMutex();
   const connection = opts.queues.connection;
   const concurrency = opts.config.BERTH_WORKER_CONCURRENCY;
   // A worker that dies stops renewing its jobs' locks; another worker takes them over once the
   // lock expired (BullMQ's stalled-job check), and the job runs again from the start.
   const locking = { lockDuration: opts.config.BERTH_JOB_LOCK_TIMEOUT, stalledInterval: opts.config.BERTH_JOB_LOCK_TIMEOUT };
-  const builds = new Worker<BuildJob>(QUEUE.builds, (job) => outlastOutage(deps, job, () => buildJob(deps, job)), { connection, concurrency, prefix: opts.queues.prefix, ...locking });
+  const builds = new Worker<BuildJob>(queueOf(QUEUE.builds), (job) => outlastOutage(deps, job, () => buildJob(deps, job)), { connection, concurrency, prefix: opts.queues.prefix, ...locking });
   const workspaces = new Worker<WorkspaceJob>(
-    QUEUE.workspaces,
+    queueOf(QUEUE.workspaces),
     async (job) => {
       if (job.name === 'reap-idle') return void (await reapIdleJob(deps));
       if (job.name === 'reconcile') return void (await reconcileJob(deps));
@@ -79,7 +86,7 @@ export async function startWorker(opts: StartWorkerOptions) {
   // workspace jobs take (a migrate up to BERTH_TASK_TIMEOUT, a build up to BERTH_BUILD_TIMEOUT),
   // idle workspaces are stopped and drift is repaired. An idle stop still takes its workspace's lock.
   const maintenance = new Worker<WorkspaceJob>(
-    QUEUE.maintenance,
+    queueOf(QUEUE.maintenance),
     async (job) => {
       if (job.name === 'reap-idle') return void (await reapIdleJob(deps));
       if (job.name === 'reconcile') return void (await reconcileJob(deps));
@@ -88,14 +95,16 @@ export async function startWorker(opts: StartWorkerOptions) {
     },
     { connection, concurrency: MAINTENANCE_CONCURRENCY, prefix: opts.queues.prefix, ...locking },
   );
+  // Workspaces with no host yet: every worker places them (worker/jobs/place.ts).
+  const placement = new Worker<BuildJob>(QUEUE.placement, (job) => outlastOutage(deps, job, () => placeJob(deps, job)), { connection, concurrency, prefix: opts.queues.prefix, ...locking });
   // Schedulers are idempotent upserts: every worker may declare them, Redis keeps one. A Redis
   // that restarted without its data has forgotten them, so each worker looks now and then and
   // declares a missing one again (not every time: an upsert restarts the schedule's clock).
   const schedules = { 'reap-idle': opts.config.BERTH_REAP_INTERVAL, reconcile: opts.config.BERTH_RECONCILE_INTERVAL };
   const declareSchedulers = async (onlyMissing: boolean) => {
     for (const [name, every] of Object.entries(schedules)) {
-      if (onlyMissing && (await opts.queues.maintenance.getJobScheduler(name))) continue;
-      await opts.queues.maintenance.upsertJobScheduler(name, { every }, { name, data: {} });
+      if (onlyMissing && (await mine.maintenance.getJobScheduler(name))) continue;
+      await mine.maintenance.upsertJobScheduler(name, { every }, { name, data: {} });
       if (onlyMissing) deps.log(`job scheduler ${name} was gone (Redis lost its data?); declared it again`);
     }
   };
@@ -104,8 +113,8 @@ export async function startWorker(opts: StartWorkerOptions) {
   for (const name of Object.keys(schedules)) await opts.queues.workspaces.removeJobScheduler(name).catch(() => false);
   const schedulerCheck = setInterval(() => void declareSchedulers(true).catch(() => {}), Math.min(...Object.values(schedules), 60_000));
   schedulerCheck.unref();
-  await opts.queues.enqueueMaintenance('reconcile', {}, { jobId: `reconcile-at-start-${Date.now()}` });
-  for (const w of [builds, workspaces, maintenance]) {
+  await mine.maintenance.add('reconcile', {}, { jobId: `reconcile-at-start-${Date.now()}` });
+  for (const w of [builds, workspaces, maintenance, placement]) {
     logJobs(w, opts.db, logger);
     w.on('failed', (job, err) => {
       if (job) void failForGood(deps, job, err).catch((e) => deps.log(`could not mark ${job.data.workspaceId} failed: ${(e as Error).message}`));
@@ -123,8 +132,9 @@ export async function startWorker(opts: StartWorkerOptions) {
   return {
     async close() {
       clearInterval(schedulerCheck);
+      hosting.stop();
       watcher?.close();
-      await Promise.all([builds.close(), workspaces.close(), maintenance.close()]);
+      await Promise.all([builds.close(), workspaces.close(), maintenance.close(), placement.close()]);
     },
   };
 }

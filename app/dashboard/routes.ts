@@ -11,6 +11,7 @@ import { FormTooLargeError, readForm, setFlash, takeFlash } from './forms.js';
 import { logPage, streamWholeLog } from './log-pages.js';
 import { resumeId, streamBuildLog, type StreamOptions } from './log-stream.js';
 import { runDashboardAction, type WorkspaceWithRepo } from './actions.js';
+import { withHost } from './host-rows.js';
 import {
   STATES,
   buildRow,
@@ -113,9 +114,10 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
     const [workspaces, pending, unknownVolumes, pools] = await Promise.all([listWorkspaces(deps, repos, filters), pendingWorkspaceJobs(deps.queues), deps.db.unknownVolume.count(), warmPools(deps, repos)]);
     const at = now();
     const accessById = new Map(repos.map((r) => [r.id, r.access]));
+    const hosts = await deps.db.host.findMany({ select: { id: true, name: true, lastHeartbeatAt: true } });
     const rows = workspaces.map((ws) => {
       const access = accessById.get(ws.repositoryId) ?? 'read';
-      const row = workspaceRow({ ...ws, state: ws.state as State }, access, workspaceLinks(deps.config, ws), at, pending.get(ws.id));
+      const row = withHost(workspaceRow({ ...ws, state: ws.state as State }, access, workspaceLinks(deps.config, ws), at, pending.get(ws.id)), ws.hostId, hosts, at);
       return { repo: ws.repository, access, row };
     });
     const flash = takeFlash(req, res);
@@ -146,7 +148,8 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
       containers.containersOf(ws.id),
     ]);
     const links = workspaceLinks(deps.config, ws);
-    const row = workspaceRow({ ...ws, state: ws.state as State }, access, links, at, pending.get(ws.id));
+    const hosts = ws.hostId ? await deps.db.host.findMany({ where: { id: ws.hostId }, select: { id: true, name: true, lastHeartbeatAt: true } }) : [];
+    const row = withHost(workspaceRow({ ...ws, state: ws.state as State }, access, links, at, pending.get(ws.id)), ws.hostId, hosts, at);
     // The services the workspace runs are those of its current build (or the newest one that built).
     const configBuild = builds.find((b) => b.id === ws.currentBuildId && b.config) ?? builds.find((b) => b.config);
     const config = configBuild?.config as unknown as RepoConfig | undefined;

@@ -1,5 +1,6 @@
 import type { Build, Workspace } from '../../lib/db/client.js';
 import { redact } from '../../lib/redact.js';
+import { WAITING_FOR_HOST } from '../../lib/hosts/health.js';
 
 /**
  * Pure decisions about what GitHub should show for a workspace and its build; the writer
@@ -22,6 +23,8 @@ export function checkViewFor(ws: Workspace, build: Build, logTail: string): Chec
   if (build.state === 'failed') {
     return { status: 'completed', conclusion: 'failure', title: `Failed while ${build.step ?? 'building'}`, headline: build.error ?? 'The build failed.', logTail };
   }
+  // issue 18: no host can take the workspace yet (worker/jobs/place.ts): the reason names each host's
+  if (build.state === 'queued' && !ws.hostId && ws.stateReason?.startsWith(WAITING_FOR_HOST)) return { status: 'queued', title: 'Waiting for a host', headline: `${ws.stateReason}.` };
   if (build.state === 'queued') return { status: 'queued', title: 'Queued', headline: 'Waiting for a worker.' };
   if (build.state === 'running') return { status: 'in_progress', title: `Building: ${build.step ?? 'preparing'}`, headline: `Step: ${build.step ?? 'preparing'}` };
   // build succeeded: the check follows the workspace starting on this commit
@@ -50,5 +53,5 @@ export function tail(text: string, lines = 30, secrets: string[] = []): string {
 }
 
 export const STATE_EMOJI: Record<string, string> = {
-  queued: '⏳', building: '🔨', starting: '🚀', running: '🟢', stopped: '⏸️', failed: '❌', deleted: '🗑️',
+  queued: '⏳', unreachable: '📡', building: '🔨', starting: '🚀', running: '🟢', stopped: '⏸️', failed: '❌', deleted: '🗑️',
 };

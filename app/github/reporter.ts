@@ -12,6 +12,7 @@ import { workspaceLinks } from './links.js';
 import { previewLinkOf } from './preview-link.js';
 import { STATE_EMOJI, checkViewFor, tail } from './presenter.js';
 import { forkName } from '../webhooks/pr-key.js';
+import { isReachable, sinceText } from '../../lib/hosts/health.js';
 import { redact } from '../../lib/redact.js';
 import { idleDeadline } from '../../lib/idle.js';
 
@@ -133,13 +134,17 @@ export class Reporter {
       (ws.approvedSha ? ` The last approved commit was \`${ws.approvedSha.slice(0, 7)}\`.` : '');
     // the running build's: a devcontainer without forwardPorts has no preview to link to
     const current = ws.currentBuildId ? await this.deps.db.build.findUnique({ where: { id: ws.currentBuildId }, select: { config: true } }) : null;
+    // issue 18: a host that stopped heartbeating: its workspaces are unreachable, not failed or gone
+    const host = ws.hostId ? await this.deps.db.host.findUnique({ where: { id: ws.hostId }, select: { name: true, lastHeartbeatAt: true } }) : null;
+    const unreachable = host && ws.state !== 'deleted' && !isReachable(host) ? { host: host.name, since: sinceText(host.lastHeartbeatAt) } : null;
     const body = render('github/comment.njk', {
       preview: previewLinkOf(current?.config),
       // the comment is as public as the repository: no secret-looking text from a failure reason
       ws: { ...ws, stateReason: ws.stateReason && redact(ws.stateReason), ...(needsApproval && ws.state === 'queued' ? { state: 'awaiting_approval' } : {}) },
       links,
       marker,
-      emoji: STATE_EMOJI[ws.state] ?? '',
+      emoji: STATE_EMOJI[unreachable ? 'unreachable' : ws.state] ?? '',
+      unreachable,
       idleStop,
       notice: [needsApproval && ws.state !== 'queued' ? approvalText : null, ws.notice ? redact(ws.notice) : null].filter(Boolean).join('\n>\n> '),
       approvalText,

@@ -1,7 +1,8 @@
 import type { Job } from 'bullmq';
 import { stringify } from 'yaml';
 import type { WorkerDeps } from '../deps.js';
-import { buildDedupId, type BuildJob } from '../../lib/queue.js';
+import type { BuildJob } from '../../lib/queue.js';
+import { LOCAL_HOST } from '../../lib/hosts/health.js';
 import { transition } from '../../lib/workspaces.js';
 import { cloneToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError, SupersededError } from '../../lib/errors.js';
@@ -28,7 +29,7 @@ import { assertVariablesSet, buildArgs } from '../variables.js';
 export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<void> {
   const { db, queues } = deps;
   // From here on a new push must queue its own build instead of being deduplicated away.
-  await queues.builds.removeDeduplicationKey(buildDedupId(job.data.workspaceId));
+  await queues.releaseBuild(job.data.workspaceId, deps.host?.name ?? LOCAL_HOST);
   const ws = await db.workspace.findUnique({ where: { id: job.data.workspaceId }, include: { repository: true } });
   if (!ws || ws.state === 'deleted' || !ws.currentBuildId) return;
   const build = await db.build.findUnique({ where: { id: ws.currentBuildId } });

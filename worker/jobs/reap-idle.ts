@@ -1,4 +1,5 @@
 import type { WorkerDeps } from '../deps.js';
+import { hostScope } from '../hosts.js';
 import { idleStopDue } from '../../lib/idle.js';
 import { scheduleIdleStop } from '../../lib/idle-stop.js';
 
@@ -10,7 +11,7 @@ import { scheduleIdleStop } from '../../lib/idle-stop.js';
  */
 export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
   const running = await deps.db.workspace.findMany({
-    where: { state: 'running' },
+    where: { state: 'running', ...hostScope(deps) },
     select: { id: true, state: true, lastActivityAt: true, idleTimeoutSec: true },
   });
   const now = Date.now();
@@ -23,7 +24,7 @@ export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
     stopped++;
   }
   // Disks kept after their branch or pull request went (work found nowhere else): their time is up.
-  const expired = await deps.db.workspace.findMany({ where: { state: 'stopped', keptUntil: { lt: new Date(now) } }, select: { id: true } });
+  const expired = await deps.db.workspace.findMany({ where: { state: 'stopped', keptUntil: { lt: new Date(now) }, ...hostScope(deps) }, select: { id: true } });
   for (const ws of expired) {
     await deps.queues.enqueueWorkspace(
       'delete',
@@ -37,7 +38,7 @@ export async function reapIdleJob(deps: WorkerDeps): Promise<number> {
     const resting = await deps.db.workspace.findMany({
       // kept disks have their own deadline (keptUntil), announced on the pull request
       // warm pool members wait stopped on purpose; the warm job replaces stale ones
-      where: { state: 'stopped', keptUntil: null, poolMember: false },
+      where: { state: 'stopped', keptUntil: null, poolMember: false, ...hostScope(deps) },
       select: { id: true, updatedAt: true, events: { where: { toState: 'stopped' }, orderBy: { id: 'desc' }, take: 1, select: { createdAt: true } } },
     });
     for (const ws of resting.filter((w) => (w.events[0]?.createdAt ?? w.updatedAt) < cutoff)) {

@@ -1,4 +1,6 @@
 import type { WorkerDeps } from '../deps.js';
+import { hostScope } from '../hosts.js';
+import { LOCAL_HOST } from '../../lib/hosts/health.js';
 import type { Workspace } from '../../lib/db/client.js';
 import type { RepoConfig } from '../../lib/repo-config.js';
 import type { ContainerStatus } from '../runtime/types.js';
@@ -54,8 +56,9 @@ export type Diagnosis =
 export async function reconcileJob(deps: WorkerDeps): Promise<{ removed: string[]; repaired: string[] }> {
   const removed = await removeOrphans(deps);
   const repaired: string[] = [];
+  // issue 18: this host's workspaces only; another host's containers are not on this engine
   const running = await deps.db.workspace.findMany({
-    where: { state: 'running' },
+    where: { state: 'running', ...hostScope(deps) },
     select: { id: true, slug: true, state: true, previewHost: true, previewService: true, currentBuildId: true, serviceEndpoints: true },
   });
   for (const ws of running) {
@@ -279,13 +282,16 @@ export function stuckAction(
 /** Queued, building or starting, but no job in the queues will ever finish it: see stuckAction. */
 async function repairStuck(deps: WorkerDeps): Promise<string[]> {
   const suspects = await deps.db.workspace.findMany({
-    where: { state: { in: ['queued', 'building', 'starting'] } },
+    where: { state: { in: ['queued', 'building', 'starting'] }, ...hostScope(deps) },
     select: { id: true, state: true, currentBuildId: true, updatedAt: true },
   });
   if (!suspects.length) return [];
+  const mine = deps.queues.forHost(deps.host?.name ?? LOCAL_HOST);
   const jobs = [
-    ...(await deps.queues.builds.getJobs([...LIVE_JOB_STATES])),
-    ...(await deps.queues.workspaces.getJobs([...LIVE_JOB_STATES])),
+    ...(await mine.builds.getJobs([...LIVE_JOB_STATES])),
+    ...(await mine.workspaces.getJobs([...LIVE_JOB_STATES])),
+    // a workspace waiting for a host (worker/jobs/place.ts) has its job here
+    ...(await deps.queues.placement.getJobs([...LIVE_JOB_STATES])),
   ];
   const busy = new Set(jobs.map((j) => j?.data?.workspaceId).filter(Boolean));
   const repaired: string[] = [];
@@ -322,7 +328,7 @@ async function deleteWhereBranchIsGone(deps: WorkerDeps): Promise<void> {
   const candidates = await deps.db.workspace.findMany({
     // a kept disk's branch is already gone: it waits for its own deadline (keptUntil)
     // a warm pool member's branch is a placeholder (lib/warm-pool.ts): the warm job decides about it
-    where: { state: { in: ['stopped', 'failed'] }, forkRepo: null, keptUntil: null, poolMember: false, repository: { removed: false } },
+    where: { state: { in: ['stopped', 'failed'] }, forkRepo: null, keptUntil: null, poolMember: false, repository: { removed: false }, ...hostScope(deps) },
     select: { id: true, branch: true, repository: { select: { owner: true, name: true, installationId: true } } },
   });
   for (const ws of candidates) {

@@ -6,6 +6,7 @@ import type { WorkspaceJob } from '../../lib/queue.js';
 import type { RepoConfig } from '../../lib/repo-config.js';
 import type { Build, Repository, Workspace } from '../../lib/db/client.js';
 import { transition } from '../../lib/workspaces.js';
+import { hostScope } from '../hosts.js';
 import { scheduleIdleStop } from '../../lib/idle-stop.js';
 import { cloneToken } from '../../lib/github-app.js';
 import { BerthError, StepFailedError } from '../../lib/errors.js';
@@ -291,8 +292,9 @@ async function waitForEngine(deps: WorkerDeps, timeoutMs: number): Promise<boole
  * workspaces that are still starting: the caller waits and tries again.
  */
 async function makeRoom(deps: WorkerDeps, ws: Workspace): Promise<boolean> {
+  // BERTH_MAX_RUNNING is per host (issue 18): only this host's workspaces take its slots
   const active = await deps.db.workspace.findMany({
-    where: { state: { in: ['running', 'starting'] }, id: { not: ws.id } },
+    where: { state: { in: ['running', 'starting'] }, id: { not: ws.id }, ...hostScope(deps) },
     orderBy: { lastActivityAt: 'asc' },
     select: { id: true, repositoryId: true, state: true, branch: true },
   });
