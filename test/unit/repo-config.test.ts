@@ -84,6 +84,18 @@ preview: { service: app, visibility: private }
     }
   });
 
+  it('reads workspace.host_labels (issue 18) and reports a wrong one with file and line', () => {
+    const base = 'services:\n  web:\n    build: .\n    port: 3000\nworkspace:\n';
+    expect(parseRepoConfig(`${base}  host_labels: [GPU, ssd, gpu]\n`).workspace).toEqual({ ide: 'vscode', hostLabels: ['gpu', 'ssd'] });
+    expect(parseRepoConfig(`${base}  host_labels: []\n`).workspace.hostLabels).toBeUndefined();
+    for (const [value, line, reason] of [['gpu', 6, /expected a list of host labels/], ['["gpu box"]', 6, /a host label is letters, digits/], ['[1]', 6, /a host label is a word/]] as const) {
+      const e = errorOf(`${base}  host_labels: ${value}\n`);
+      expect(e.line).toBe(line);
+      expect(e.message).toMatch(/^\.github\/berth\.yml:6: workspace\.host_labels/);
+      expect(e.reason).toMatch(reason);
+    }
+  });
+
   it('reports a preview that names no service', () => {
     const e = errorOf('services:\n  web:\n    build: .\n    port: 3000\npreview: api\n');
     expect(e.line).toBe(5);
