@@ -7,6 +7,7 @@ import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logg
 import { closeOnSignals, runAsMain } from '../lib/process.js';
 import { createBerthServer } from './server.js';
 import { SshServer } from './ssh/server.js';
+import { openFrontDoor } from './gateway/native-front.js';
 
 /**
  * `npm start`: the web app (webhooks, gateway, dashboard) and, unless BERTH_ROLE=app, the
@@ -28,12 +29,9 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
     const { startWorker } = await import('../worker/main.js');
     worker = await startWorker({ config, db: infra.db, queues: infra.queues, probot, log, logger });
   }
-  await new Promise<void>((ok, fail) => {
-    web.server.once('error', fail);
-    web.server.listen(config.PORT, config.HOST ?? '0.0.0.0', () => ok());
-  });
-  const address = web.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  // nginx in front when it is installed (BERTH_NATIVE_PROXY), else Berth's server on PORT itself
+  const front = await openFrontDoor(deps, web, log);
+  const port = front.port;
   log(`listening on port ${port}: webhooks at ${config.berthUrl}/api/github/webhooks, previews at http://<slug>.${config.BERTH_PREVIEW_DOMAIN}:${port}/`);
   // SSH into workspaces (desktop IDEs) belongs to the web side: it needs sign-ins and GitHub
   let ssh: SshServer | undefined;
@@ -43,6 +41,7 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
       await ssh.listen(config.BERTH_SSH_PORT, config.HOST ?? '0.0.0.0');
     } catch (err) {
       await worker?.close();
+      await front.close();
       await web.close();
       await infra.close();
       throw new ConfigurationError(`BERTH_SSH_PORT: cannot listen on port ${config.BERTH_SSH_PORT} (${(err as Error).message}); choose another port, or off`);
@@ -54,9 +53,11 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
     web,
     infra,
     ssh,
+    front,
     async close() {
       await ssh?.close();
       await worker?.close();
+      await front.close();
       await web.close();
       await infra.close();
     },

@@ -137,6 +137,7 @@ async function main() {
   process.send?.({
     type: 'ready',
     port: berth.port,
+    native: 'front' in berth ? (berth.front as { native: boolean }).native : false,
     prefix: berth.config.BERTH_QUEUE_PREFIX,
     databaseUrl: berth.infra.databaseUrl,
     redisUrl: berth.infra.redisUrl,

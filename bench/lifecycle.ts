@@ -7,8 +7,9 @@
  *      GET every 100 ms meanwhile (non-200s are downtime)
  *   c. idle timeout (10 s): the stop's distance from its deadline (last request + timeout)
  *   d. the gateway: `wrk -t2 -c16 -d10s` on the sample app's /health through Berth, through nginx
- *      (Debian's, keep-alive upstream) and to the container directly; a WebSocket echo round trip
- *      through Berth and directly
+ *      (Debian's, keep-alive upstream) and to the container directly; a WebSocket's connect and
+ *      first message through Berth and directly, and echo round trips on an open WebSocket
+ *      through Berth, nginx and directly
  *
  * Called by bench/main.ts with its Berth and fake GitHub; returns Markdown tables.
  */
@@ -31,7 +32,8 @@ const docker = new Dockerode();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LifecycleBenchContext {
-  berth: { port: number; webhookUrl: string; db: PrismaClient; queues: Queues };
+  /** `native`: whether nginx is in front of Berth's port (app/gateway/native-front.ts) */
+  berth: { port: number; webhookUrl: string; db: PrismaClient; queues: Queues; native?: boolean };
   fake: FakeGitHub;
   owner: string;
   repo: string;
@@ -247,9 +249,10 @@ http {
   access_log off;
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   upstream app { server ${upstream}; keepalive 64; }
+  map $http_upgrade $connection_upgrade { default upgrade; "" ""; }
   server {
     listen 127.0.0.1:${port};
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection $connection_upgrade; proxy_set_header Upgrade $http_upgrade; proxy_set_header Host $host; }
   }
 }
 `;
@@ -295,6 +298,32 @@ async function wsRoundTrips(url: string, host: string | undefined, n: number): P
   return median(times);
 }
 
+/**
+ * WebSocket echo round trips on one open socket (the sample app's /echo): a message sent, its
+ * echo received, `n` times one after the other; the median and p99 in ms.
+ */
+async function wsEchoRoundTrips(url: string, host: string | undefined, n: number): Promise<{ p50: number; p99: number }> {
+  const socket = new WebSocket(url, host ? { headers: { host } } : {});
+  await new Promise<void>((resolve, reject) => (socket.once('open', () => resolve()), socket.once('error', reject)));
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        socket.once('message', () => resolve());
+        socket.once('error', reject);
+        socket.send(`ping ${i}`);
+      });
+      times.push(performance.now() - t0);
+      socket.removeAllListeners('error');
+    }
+  } finally {
+    socket.close();
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(n / 2)]!, p99: times[Math.floor(n * 0.99)]! };
+}
+
 async function gatewayBench(ctx: LifecycleBenchContext, ip: string, port: number, host: string): Promise<string[]> {
   const { say, table, berth } = ctx;
   const have = async (cmd: string) => run('sh', ['-c', `command -v ${cmd}`]).then(() => true, () => false);
@@ -314,6 +343,17 @@ async function gatewayBench(ctx: LifecycleBenchContext, ip: string, port: number
   const viaBerth = await wrk(`http://127.0.0.1:${berth.port}/health`, host);
   const wsDirect = await wsRoundTrips(`ws://${ip}:${port}/live`, undefined, 50);
   const wsBerth = await wsRoundTrips(`ws://127.0.0.1:${berth.port}/live`, host, 50);
+  // echo round trips on an open WebSocket: direct, through nginx, through Berth
+  const ECHOES = 2000;
+  const echoDirect = await wsEchoRoundTrips(`ws://${ip}:${port}/echo`, undefined, ECHOES);
+  const echoNginx = await startNginx(`${ip}:${port}`);
+  let echoViaNginx: { p50: number; p99: number };
+  try {
+    echoViaNginx = await wsEchoRoundTrips(`ws://127.0.0.1:${echoNginx.port}/echo`, undefined, ECHOES);
+  } finally {
+    await echoNginx.stop();
+  }
+  const echoBerth = await wsEchoRoundTrips(`ws://127.0.0.1:${berth.port}/echo`, host, ECHOES);
   say(`  gateway: Berth ${viaBerth.rps.toFixed(0)} req/s p50 ${viaBerth.p50} ms; nginx ${viaNginx.rps.toFixed(0)} req/s p50 ${viaNginx.p50} ms; direct ${direct.rps.toFixed(0)} req/s p50 ${direct.p50} ms`);
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
   return [
@@ -325,6 +365,15 @@ async function gatewayBench(ctx: LifecycleBenchContext, ip: string, port: number
         ['nginx (keep-alive upstream)', viaNginx.rps.toFixed(0), f(viaNginx.p50), f(viaNginx.p99), viaNginx.errors || '–', '1.00×', `${f(viaNginx.p50 - direct.p50)} ms`],
         ['the container directly', direct.rps.toFixed(0), f(direct.p50), f(direct.p99), direct.errors || '–', '–', '–'],
         ['WebSocket connect + first message, median of 50: Berth / direct', `${f(wsBerth)} / ${f(wsDirect)} ms`, '', '', '', '', `${f(wsBerth - wsDirect)} ms`],
+      ],
+    ),
+    table(
+      `WebSocket echo round trip on one open socket (sample app /echo, ${ECHOES} in a row)`,
+      ['path', 'p50 ms', 'p99 ms', 'p50 added over direct', 'vs nginx (p50 added)'],
+      [
+        [`Berth${berth.native === false ? ' (Node gateway)' : berth.native ? ' (native proxy)' : ''}`, f(echoBerth.p50), f(echoBerth.p99), `${f(echoBerth.p50 - echoDirect.p50)} ms`, `${f(echoBerth.p50 - echoDirect.p50 - (echoViaNginx.p50 - echoDirect.p50))} ms more`],
+        ['nginx (keep-alive upstream)', f(echoViaNginx.p50), f(echoViaNginx.p99), `${f(echoViaNginx.p50 - echoDirect.p50)} ms`, '–'],
+        ['the container directly', f(echoDirect.p50), f(echoDirect.p99), '–', '–'],
       ],
     ),
   ];

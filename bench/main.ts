@@ -245,6 +245,8 @@ async function processRss(match: (comm: string) => boolean): Promise<{ count: nu
 /** A Berth in its own process (bench/berth-process.ts), with this process's own clients of its database and queues. */
 interface Berth {
   port: number;
+  /** nginx in front of its port (app/gateway/native-front.ts) */
+  native: boolean;
   pid: number;
   databaseUrl: string;
   webhookUrl: string;
@@ -265,7 +267,7 @@ async function startBerthProcess(fake: FakeGitHub, env: Record<string, string>, 
   });
   const pending = new Map<number, (v: unknown) => void>();
   let nextId = 1;
-  const ready = await new Promise<{ port: number; prefix: string; databaseUrl: string; redisUrl: string; pid: number }>((resolve, reject) => {
+  const ready = await new Promise<{ port: number; native: boolean; prefix: string; databaseUrl: string; redisUrl: string; pid: number }>((resolve, reject) => {
     child.on('message', (m: any) => {
       if (m?.type === 'ready') resolve(m);
       else if (m && typeof m.id === 'number') pending.get(m.id)?.(m.value), pending.delete(m.id);
@@ -278,6 +280,7 @@ async function startBerthProcess(fake: FakeGitHub, env: Record<string, string>, 
   });
   return {
     port: ready.port,
+    native: ready.native,
     pid: ready.pid,
     databaseUrl: ready.databaseUrl,
     webhookUrl: `http://127.0.0.1:${ready.port}/api/github/webhooks`,

@@ -111,6 +111,16 @@ export const envSchema = z.object({
    * how long a request to a stopped or starting workspace's preview is held while it wakes,
    * to be answered by the app; past it, a 503 with Retry-After (a browser: the waiting page)
    */
+  /**
+   * nginx (Debian's nginx-light) in front of Berth's port, serving running workspaces' hosts
+   * straight from their containers (app/gateway/native-front.ts); off, or nginx missing: Berth's
+   * Node gateway serves them
+   */
+  BERTH_NATIVE_PROXY: z
+    .string()
+    .regex(/^(on|off)$/i, 'expected on or off')
+    .default('on')
+    .transform((v) => v.toLowerCase() === 'on'),
   BERTH_WAKE_HOLD: limit.prefault('30s'),
   /**
    * a browser navigation (Accept: text/html) is held this long at most, then gets the waiting

@@ -5,7 +5,7 @@
 # There is no systemd on these machines, so daemons are started by hand in the background.
 set -euo pipefail
 
-PACKAGES=(docker.io postgresql redis-server git chromium ripgrep libkrb5-dev busybox-static ca-certificates e2fsprogs mount iproute2 openssh-client)
+PACKAGES=(docker.io postgresql redis-server git chromium ripgrep libkrb5-dev busybox-static ca-certificates e2fsprogs mount iproute2 openssh-client nginx-light)
 PG_VERSION="${PG_VERSION:-15}"
 PG_CLUSTER="${PG_CLUSTER:-main}"
 PG_PORT="${PG_PORT:-5432}"

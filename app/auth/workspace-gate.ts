@@ -181,6 +181,16 @@ export class WorkspaceGate {
     return stop;
   }
 
+  /**
+   * Whether the request may pass as it is (a genuine host cookie, its session alive, access
+   * enough), with no answer written: the native proxy's per-request question
+   * (app/gateway/native-front.ts). Anything else, including GitHub not answering, is a no: the
+   * request then comes to Berth, whose admit() answers it.
+   */
+  async allows(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind): Promise<boolean> {
+    return (await this.check(req, ws, kind).catch(() => ({ ok: false }))).ok;
+  }
+
   /** the sign-in session behind a request on a workspace host (its cookie genuine and for this workspace), if any */
   sessionOf(req: IncomingMessage, ws: GatedWorkspace, kind: WorkspaceKind): string | undefined {
     return this.validCookie(req, ws, kind)?.sid;

@@ -7,6 +7,7 @@ import { sendPage } from '../http.js';
 import { showWorkspaceState, wakeIfStopped } from './workspace-state-page.js';
 import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from './workspace-lookup.js';
 import { ActivityRecorder } from './activity.js';
+import { NATIVE_AUTH_HEADER, NATIVE_AUTH_PATH } from './nginx-config.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
 import { forwardableRawHeaders, stripBerthCookies, withoutBerthSetCookies } from '../auth/cookies.js';
 import { parsePreviewHost, parsePreviewLabel, serviceEndpointsOf, serviceHostLabel } from '../../lib/preview-domain.js';
@@ -56,10 +57,17 @@ export class Gateway {
     this.activity = new ActivityRecorder(deps);
   }
 
+  /**
+   * nginx is in front (app/gateway/native-front.ts): it answers running workspaces' hosts itself,
+   * asks Berth whether a private one's request may pass, and names the client in X-Forwarded-For.
+   */
+  behindNativeProxy = false;
+
   /** Handles the request when its Host is a workspace's; false otherwise. */
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const host = parsePreviewHost(req.headers.host, this.deps.config.BERTH_PREVIEW_DOMAIN);
     if (!host) return false;
+    if (this.behindNativeProxy && req.headers[NATIVE_AUTH_HEADER] === '1' && req.url === NATIVE_AUTH_PATH) return this.answerNativeAuth(host.key, req, res);
     const ws = await this.lookups.get(host.key);
     if (!ws) {
       const message = host.service ? `No workspace has a service at “${host.key}”.` : `No workspace is called “${host.key}”.`;
@@ -98,6 +106,25 @@ export class Gateway {
     this.proxyHttp(ws, req, res);
     return true;
   };
+
+  /**
+   * The native proxy's question for a private host's request (nginx auth_request): 204 when the
+   * Node gateway would let it through as it is, 401 otherwise, and nginx then hands the request
+   * itself to Berth, which signs in, shows the 403 page or the state page. Asked on every request,
+   * so a sign-out or lost access ends access exactly as without nginx.
+   */
+  private async answerNativeAuth(key: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const ws = await this.lookups.get(key).catch(() => null);
+    const ok = ws && proxiable(ws) && (!ws.previewPrivate || (this.gate && (await this.gate.allows(req, ws, 'preview'))));
+    res.writeHead(ok ? 204 : 401, { 'cache-control': 'no-store' });
+    res.end();
+    return true;
+  }
+
+  /** activity nginx saw on the fast path (its activity log), for the idle timer */
+  recordActivity(ws: { id: string; idleTimeoutSec: number }, atMs: number): void {
+    this.activity.touch(ws, atMs);
+  }
 
   /**
    * A request to a workspace that is not serving (stopped: woken now; starting; a first build)
@@ -166,7 +193,7 @@ export class Gateway {
 
   private proxyHttp(ws: Lookup, req: IncomingMessage, res: ServerResponse, retried = false) {
     // Berth's cookies never reach the workspace's code, and the app cannot set Berth's.
-    const headers = upstreamHeaders(req);
+    const headers = upstreamHeaders(req, this.behindNativeProxy);
     const upstream = http.request(
       { host: ws.previewHost!, port: ws.previewPort!, method: req.method, path: req.url, headers, agent: this.agent },
       (up) => {
@@ -306,7 +333,7 @@ const FORWARDED = new Set(['x-forwarded-host', 'x-forwarded-proto', 'x-forwarded
  * (Node checked them when it parsed the request), which spares the proxy a validated
  * `setHeader` per header on every request.
  */
-function upstreamHeaders(req: IncomingMessage): string[] {
+function upstreamHeaders(req: IncomingMessage, behindNativeProxy: boolean): string[] {
   const raw = req.rawHeaders;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
@@ -318,7 +345,9 @@ function upstreamHeaders(req: IncomingMessage): string[] {
       if (kept !== undefined) out.push(name, kept);
     } else out.push(name, raw[i + 1]!);
   }
-  out.push('X-Forwarded-Host', req.headers.host ?? '', 'X-Forwarded-Proto', 'http', 'X-Forwarded-For', req.socket.remoteAddress ?? '');
+  // behind nginx, the client is the one nginx names (it replaces any X-Forwarded-For a client sent)
+  const client = (behindNativeProxy ? (req.headers['x-forwarded-for'] as string | undefined) : undefined) ?? req.socket.remoteAddress ?? '';
+  out.push('X-Forwarded-Host', req.headers.host ?? '', 'X-Forwarded-Proto', 'http', 'X-Forwarded-For', client);
   return out;
 }
 

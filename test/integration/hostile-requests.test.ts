@@ -151,7 +151,8 @@ describe('requests from strangers', () => {
       'Berth to listen',
       async () => {
         if (exited) throw new Error(`Berth ${exited}:\n${output}`);
-        return healthy().catch(() => false);
+        // the port answers (nginx in front) before the start's last lines are logged: wait for them too
+        return output.includes('SSH on port') && healthy().catch(() => false);
       },
       90_000,
       200,
