@@ -54,7 +54,8 @@ function profileRuntime() {
   wrap('buildImage', ([o]) => ({ ws: String(o.tag).split('/')[1] ?? '?', name: 'buildImage' }));
   wrap('ensureDisk', ([s]) => ({ ws: s.workspaceId, name: 'ensureDisk' }));
   wrap('populateWorkspace', ([s]) => ({ ws: s.workspaceId, name: 'populateWorkspace' }));
-  wrap('runTask', ([s, , cmd]) => ({ ws: s.workspaceId, name: `task:${cmd}` }));
+  // a new disk's migrate and seed run in one task container (worker/jobs/start.ts runMigrateAndSeed)
+  wrap('runTask', ([s, , cmd]) => ({ ws: s.workspaceId, name: /migrate\.js[\s\S]*seed\.js/.test(cmd) ? 'task:migrate+seed' : `task:${cmd}` }));
   wrap('startServices', ([s]) => ({ ws: s.workspaceId, name: 'startServices' }));
   wrap('waitHealthy', ([s, e]) => ({ ws: s.workspaceId, name: `health:${e.service}` }));
   wrap('startIde', ([s]) => ({ ws: s.workspaceId, name: 'startIde' }));

@@ -659,7 +659,8 @@ async function berthPushToPreview(berth: Berth, fake: FakeGitHub, branch: string
   const runningAt = events.find((e) => e.to === 'running')?.at ?? NaN;
   const img = lastSpan(ws.slug, 'buildImage', t0);
   const migrate = at('task:migrate.js');
-  const seed = at('task:seed.js');
+  // on a new disk migrate and seed share one task container: their time shows as the seed's
+  const seed = at('task:seed.js') ?? at('task:migrate+seed');
   const svc = at('startServices');
   const hw = at('health:web');
   const ide = at('startIde');
@@ -677,7 +678,7 @@ async function berthPushToPreview(berth: Berth, fake: FakeGitHub, branch: string
     ['checkout for the disk (the build’s, or a clone)', rel(at('populateWorkspace')?.start)],
     ['copy the checkout onto the disk', rel(at('populateWorkspace')?.end)],
     ['migrate (one-off container)', rel(migrate?.end)],
-    ['seed (one-off container)', rel(seed?.end)],
+    ['seed (one-off container; with migrate when they share one)', rel(seed?.end)],
     ['→ service container started', rel(hw?.start)],
     ['health check of web', rel(hw?.end)],
     ['IDE start + health, if before running', rel(ide?.end)],

@@ -13,7 +13,7 @@ import { startJob } from '../../worker/jobs/start.js';
 import { stopJob } from '../../worker/jobs/stop.js';
 import { statusJob } from '../../worker/jobs/status.js';
 import { diagnose, reconcileJob } from '../../worker/jobs/reconcile.js';
-import type { ContainerStatus, Runtime, ServiceEndpoint } from '../../worker/runtime/types.js';
+import type { ContainerStatus, Runtime, ServiceEndpoint, StartOptions } from '../../worker/runtime/types.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { waitFor } from '../helpers/http.js';
 
@@ -314,8 +314,9 @@ class CountingRuntime implements Runtime {
     await this.tick();
     return { exitCode: 0, tail: '', oomKilled: false };
   }
-  async startServices(spec: { workspaceId: string }): Promise<ServiceEndpoint[]> {
+  async startServices(spec: { workspaceId: string }, opts: StartOptions = {}): Promise<ServiceEndpoint[]> {
     await this.tick();
+    await opts.prepare?.(); // migrate and seed, before any service starts
     this.running.add(spec.workspaceId);
     return [{ service: 'web', containerId: `c-${spec.workspaceId}`, host: '10.0.0.2' }];
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
@@ -21,7 +22,7 @@ import { dropCheckout, takeCheckout } from '../source/checkout-handover.js';
 import { fastForwardCheckout, type SyncResult } from '../source/disk-sync.js';
 import { diskCheckoutAt } from '../source/pushed-from-disk.js';
 import { switchCheckout } from '../source/branch-switch.js';
-import type { Rollout, WorkspaceRunSpec } from '../runtime/types.js';
+import type { Rollout, TaskResult, WorkspaceRunSpec } from '../runtime/types.js';
 import { applyWorkspaceVariables } from '../variables.js';
 import { serviceEndpointRecords } from '../../lib/preview-domain.js';
 import { sourceOf, userMessage } from './build.js';
@@ -95,8 +96,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     const spec = runSpec(deps, ws, build, config);
     // A migrate or seed left running by a start whose worker died: let it finish (never two at
     // once, never one cut in half), then clear it away. Its seed marks the disk when it succeeds.
-    await deps.runtime.removeTasks(ws.id, ORPHAN_TASK_WAIT_MS);
-    const { created } = await deps.runtime.ensureDisk(spec);
+    // (independent: the network and volumes are made while leftovers are cleared)
+    const [, { created }] = await Promise.all([deps.runtime.removeTasks(ws.id, ORPHAN_TASK_WAIT_MS), deps.runtime.ensureDisk(spec)]);
     let seededAt = created ? null : ws.seededAt;
     let checkoutMoved = false;
     let origin: DiskOrigin | null = null;
@@ -139,6 +140,14 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       log.line(`==> snapshot: ${snap.volumes} data volume${snap.volumes === 1 ? '' : 's'} in ${snap.durationMs} ms (\`/berth reset --before-migrate\` brings them back)`);
     }
     const prepare = async (only?: string) => {
+      // a new disk whose one service migrates and seeds: both in one task container
+      const migrates = config.services.filter((s) => s.migrate && !data.skipMigrate && (only === undefined || s.name === only));
+      const seeds = seededAt ? [] : config.services.filter((s) => s.seed && (only === undefined || s.name === only));
+      if (created && migrates.length === 1 && seeds.length === 1 && migrates[0] === seeds[0]) {
+        const service = spec.services.find((s) => s.name === seeds[0]!.name);
+        const mark = service?.mountsWorkspace ? seedMarkCommand(seeds[0]!.name, service.checkoutMount) : undefined;
+        return runMigrateAndSeed(deps, spec, seeds[0]!.name, { migrate: seeds[0]!.migrate!, seed: seeds[0]!.seed! }, log, progress, mark);
+      }
       if (data.skipMigrate) log.line('==> migrate skipped: the data was just reset to before the newest migrate (`/berth reset --before-migrate`)');
       for (const service of config.services.filter((s) => s.migrate && !data.skipMigrate && (only === undefined || s.name === only))) {
         await progress(`migrating (${service.name})`, 'migrate');
@@ -147,7 +156,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       if (seededAt) return;
       for (const service of config.services.filter((s) => s.seed && (only === undefined || s.name === only))) {
         const onDisk = spec.services.find((s) => s.name === service.name)?.mountsWorkspace ?? false;
-        if (onDisk && (await seedMarked(deps, spec, service.name))) {
+        // a disk made by this start has no mark (its checkout came from GitHub): no probe of it
+        if (onDisk && !created && (await seedMarked(deps, spec, service.name))) {
           log.line(`==> seed of ${service.name} already ran on this disk (in a start that was interrupted)`);
           continue;
         }
@@ -161,14 +171,17 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       seededAt = new Date();
       await db.workspace.update({ where: { id: ws.id }, data: { seededAt } });
     };
-    if (!ordered) {
+    const prepareAll = async () => {
       await prepare();
       await markSeeded();
-    }
-    await progress('starting services', 'services');
+      await progress('starting services', 'services');
+    };
+    // a rollout's new containers wait for migrate; a start makes them while migrate and seed run
+    if (rolling) await prepareAll();
+    else if (ordered) await progress('starting services', 'services');
     // compose's depends_on: healthy dependencies and one-shots (a migration service) first
     rollout = rolling ? await deps.runtime.rollOut!(spec) : null;
-    const endpoints = rollout ? rollout.endpoints : await deps.runtime.startServices(spec, { healthTimeoutMs: deps.config.BERTH_HEALTH_TIMEOUT, taskTimeoutMs: deps.config.BERTH_TASK_TIMEOUT, onLog: log.write, ...(ordered ? { beforeStart: prepare } : {}) });
+    const endpoints = rollout ? rollout.endpoints : await deps.runtime.startServices(spec, { healthTimeoutMs: deps.config.BERTH_HEALTH_TIMEOUT, taskTimeoutMs: deps.config.BERTH_TASK_TIMEOUT, onLog: log.write, ...(ordered ? { beforeStart: prepare } : { prepare: prepareAll }) });
     if (ordered) await markSeeded();
     // devcontainer.json: postCreateCommand (once per disk), updateContentCommand, postStartCommand
     await runStartLifecycle(deps, spec, config, checkoutMoved, progress, log);
@@ -519,6 +532,37 @@ async function finishFill(deps: WorkerDeps, ws: Workspace, build: Build, log: Bu
 export async function runStep(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, step: 'migrate' | 'seed', command: string, log: BuildLog, onSuccess?: string) {
   const limit = deps.config.BERTH_TASK_TIMEOUT;
   const result = await deps.runtime.runTask(spec, service, onSuccess ? `(\n${command}\n) && ${onSuccess}` : command, log.write, { timeoutMs: limit });
+  assertStepSucceeded(step, service, command, limit, result);
+}
+
+/**
+ * `migrate` then `seed` of one service on a new disk, in one task container: a container's
+ * create, start and removal less on every first start. The log, the progress (migrating, then
+ * seeding), the time limit of each step and the failure messages are those of two runStep calls.
+ */
+async function runMigrateAndSeed(deps: WorkerDeps, spec: WorkspaceRunSpec, service: string, commands: { migrate: string; seed: string }, log: BuildLog, progress: (reason: string, step?: string) => Promise<void>, onSuccess?: string) {
+  const limit = deps.config.BERTH_TASK_TIMEOUT;
+  await progress(`migrating (${service})`, 'migrate');
+  // a line no command prints by chance starts the seed; the runtime keeps it out of the log
+  const marker = `berth-seed-begins-${randomBytes(8).toString('hex')}`;
+  let step: 'migrate' | 'seed' = 'migrate';
+  let seeding = Promise.resolve();
+  const script = `(\n${commands.migrate}\n) || exit $?\necho '${marker}'\n(\n${commands.seed}\n)${onSuccess ? ` && ${onSuccess}` : ''}`;
+  const result = await deps.runtime.runTask(spec, service, script, log.write, {
+    timeoutMs: limit,
+    nextStep: {
+      marker,
+      onStart: () => {
+        step = 'seed';
+        seeding = progress(`seeding (${service})`, 'seed').catch(() => {});
+      },
+    },
+  });
+  await seeding;
+  assertStepSucceeded(step, service, commands[step], limit, result);
+}
+
+function assertStepSucceeded(step: 'migrate' | 'seed', service: string, command: string, limit: number, result: TaskResult): void {
   if (result.timedOut) {
     throw new StepFailedError(
       step,

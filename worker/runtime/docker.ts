@@ -327,15 +327,27 @@ export class DockerRuntime implements Runtime {
   // --- disk -----------------------------------------------------------------------------------
 
   async ensureDisk(spec: WorkspaceRunSpec): Promise<{ created: boolean }> {
-    await this.ensureNetwork(spec);
-    const created = await this.ensureVolume(spec, dockerNames.workspaceVolume(spec.slug));
-    for (const service of spec.services) {
-      if (service.data) await this.ensureVolume(spec, await this.dataVolumeOf(spec, service), service.name);
-      // compose's named volumes: on the workspace's disk like data volumes (stop keeps, delete removes)
-      for (const v of service.volumes ?? []) await this.ensureVolume(spec, dockerNames.namedVolume(spec.slug, v.name));
-    }
-    return { created };
+    // A start asks before each step (populate, every task, the services): the network and
+    // volumes it just made or found are taken as there for a few seconds.
+    const key = diskKey(spec);
+    const checked = this.disksChecked.get(key);
+    if (checked !== undefined && Date.now() - checked < DISK_CHECK_REUSE_MS) return { created: false };
+    // independent of each other: one round trip of the engine instead of one per object
+    const [, created] = await Promise.all([
+      this.ensureNetwork(spec),
+      this.ensureVolume(spec, dockerNames.workspaceVolume(spec.slug)),
+      ...spec.services.flatMap((service) => [
+        ...(service.data ? [this.dataVolumeOf(spec, service).then((name) => this.ensureVolume(spec, name, service.name))] : []),
+        // compose's named volumes: on the workspace's disk like data volumes (stop keeps, delete removes)
+        ...(service.volumes ?? []).map((v) => this.ensureVolume(spec, dockerNames.namedVolume(spec.slug, v.name))),
+      ]),
+    ]);
+    this.disksChecked.set(key, Date.now());
+    return { created: Boolean(created) };
   }
+
+  /** diskKey → when ensureDisk last made or found that disk (forgotten when the workspace is removed) */
+  private disksChecked = new Map<string, number>();
 
   /**
    * The data volume of a service: under its old name when this workspace has one there (made
@@ -528,15 +540,27 @@ export class DockerRuntime implements Runtime {
   /** Starts a created task container, follows its output, kills it at the time limit, removes it. */
   private async runToCompletion(container: Dockerode.Container, onLog?: (t: string) => void, opts: TaskOptions = {}): Promise<TaskResult> {
     let timedOut = false;
+    let finishedCleanly = false;
     let timer: NodeJS.Timeout | undefined;
     try {
       await container.start();
-      const tail = new LogTail(TASK_TAIL_LINES);
+      let tail = new LogTail(TASK_TAIL_LINES);
+      let armTimer: (() => void) | undefined;
+      const deliver = (text: string) => {
+        tail.push(text);
+        onLog?.(text);
+      };
+      // a task of two steps: the tail and the time limit are the second step's from its marker on
+      const steps = opts.nextStep
+        ? lineSwitch(opts.nextStep.marker, deliver, () => {
+            tail = new LogTail(TASK_TAIL_LINES);
+            armTimer?.();
+            opts.nextStep!.onStart();
+          })
+        : null;
       const finished = (async () => {
-        await this.followLogs(container, (text) => {
-          tail.push(text);
-          onLog?.(text);
-        });
+        await this.followLogs(container, steps ? steps.push : deliver);
+        steps?.flush();
         return ((await container.wait()) as { StatusCode: number }).StatusCode;
       })();
       let exitCode: number;
@@ -544,21 +568,32 @@ export class DockerRuntime implements Runtime {
         // Past its limit the task is killed; its log stream then ends and `wait` returns. The
         // grace after the kill bounds a kill the engine never carries out: remove() below forces it.
         const expired = new Promise<number>((resolve) => {
-          timer = setTimeout(() => {
-            timedOut = true;
-            void container.kill().catch(() => undefined);
-            timer = setTimeout(() => resolve(-1), TASK_KILL_GRACE_MS);
-          }, opts.timeoutMs);
+          armTimer = () => {
+            if (timedOut) return;
+            clearTimeout(timer);
+            timer = setTimeout(() => {
+              timedOut = true;
+              void container.kill().catch(() => undefined);
+              timer = setTimeout(() => resolve(-1), TASK_KILL_GRACE_MS);
+            }, opts.timeoutMs);
+          };
+          armTimer();
         });
         exitCode = await Promise.race([finished, expired]);
       } else {
         exitCode = await finished;
       }
-      const info = await ignoreNotFound(container.inspect());
+      // exit 0 was no OOM kill: one round trip of the engine less on every migrate and seed
+      const info = exitCode === 0 ? null : await ignoreNotFound(container.inspect());
+      finishedCleanly = exitCode === 0 && !timedOut;
       return { exitCode, tail: tail.toString(), oomKilled: !timedOut && Boolean(info?.State.OOMKilled), ...(timedOut ? { timedOut } : {}) };
     } finally {
       clearTimeout(timer);
-      await container.remove({ force: true }).catch(() => undefined);
+      // A task that ended by itself is removed while the start goes on (its name is its own, and
+      // a leftover is cleared by the next start's removeTasks); one that was killed or failed
+      // is gone before the caller reports it.
+      const removed = container.remove({ force: true }).catch(() => undefined);
+      if (!finishedCleanly) await removed;
     }
   }
 
@@ -593,12 +628,20 @@ export class DockerRuntime implements Runtime {
   }
 
   async startServices(spec: WorkspaceRunSpec, opts: StartOptions = {}): Promise<ServiceEndpoint[]> {
-    await this.ensureDisk(spec);
-    await this.stopServices(spec.workspaceId);
+    await Promise.all([this.ensureDisk(spec), this.stopServices(spec.workspaceId)]);
     if (spec.services.some((s) => s.dependsOn || s.oneShot)) return this.startByDependencies(spec, opts);
+    // The containers are made while `prepare` (migrate, seed) runs: only their start waits for it.
+    const creating = Promise.all(startOrder(spec.services).map((service) => this.createService(spec, service).then((container) => ({ service, container }))));
+    creating.catch(() => {}); // awaited below; a failed prepare must not leave it unhandled
+    try {
+      await opts.prepare?.();
+    } catch (err) {
+      await creating.then((made) => Promise.all(made.map((m) => ignoreNotFound(m.container.remove({ force: true })))), () => {});
+      throw err;
+    }
     const endpoints: ServiceEndpoint[] = [];
     // `image:` services (databases, caches) first, so the app finds them when it boots.
-    for (const service of startOrder(spec.services)) endpoints.push(await this.startService(spec, service));
+    for (const { service, container } of await creating) endpoints.push(await this.startCreated(spec, service, container));
     return endpoints;
   }
 
@@ -718,11 +761,18 @@ export class DockerRuntime implements Runtime {
 
   /** `name`: a rollout's next generation runs next to the current one under a name of its own */
   private async startService(spec: WorkspaceRunSpec, service: ServiceRunSpec, name = dockerNames.container(spec.slug, service.name)): Promise<ServiceEndpoint> {
+    return this.startCreated(spec, service, await this.createService(spec, service, name));
+  }
+
+  private async createService(spec: WorkspaceRunSpec, service: ServiceRunSpec, name = dockerNames.container(spec.slug, service.name)): Promise<Dockerode.Container> {
     // A container left by a crashed worker (or with lost labels) would block the name.
     await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
     const options = await this.serviceOptions(spec, service);
     options.Labels = { ...options.Labels, [LABELS.config]: configHash(options) };
-    const container = await this.docker.createContainer({ ...options, name });
+    return this.docker.createContainer({ ...options, name });
+  }
+
+  private async startCreated(spec: WorkspaceRunSpec, service: ServiceRunSpec, container: Dockerode.Container): Promise<ServiceEndpoint> {
     await container.start();
     const info = await container.inspect();
     // Empty when the process already died and awaits its restart; waitHealthy re-reads it.
@@ -966,6 +1016,7 @@ export class DockerRuntime implements Runtime {
   // --- inventory ------------------------------------------------------------------------------
 
   async removeWorkspace(workspaceId: string, slug?: string, opts: { keepVolumes?: boolean } = {}): Promise<void> {
+    for (const key of this.disksChecked.keys()) if (key.startsWith(`${workspaceId}:`)) this.disksChecked.delete(key);
     const filters = labelFilter(workspaceId);
     const containers = await this.listContainers(workspaceId);
     // keepVolumes: a container's anonymous volumes (an image's VOLUME) may hold data too
@@ -1244,6 +1295,48 @@ function mountsFor(spec: WorkspaceRunSpec, service: ServiceRunSpec, dataVolume?:
 
 function workspaceMount(spec: WorkspaceRunSpec): Dockerode.MountSettings {
   return { Type: 'volume', Source: dockerNames.workspaceVolume(spec.slug), Target: WORKSPACE_DIR };
+}
+
+/**
+ * Passes a task's output on, except the first whole line that is `marker`: that line is
+ * swallowed and `onMarker` called. Text after the last newline waits for its line to end
+ * (`flush` at the end of the output).
+ */
+function lineSwitch(marker: string, deliver: (text: string) => void, onMarker: () => void): { push: (text: string) => void; flush: () => void } {
+  let pending = '';
+  let switched = false;
+  return {
+    push: (text) => {
+      if (switched) return deliver(text);
+      pending += text;
+      for (let nl = pending.indexOf('\n'); nl >= 0 && !switched; nl = pending.indexOf('\n')) {
+        const line = pending.slice(0, nl + 1);
+        pending = pending.slice(nl + 1);
+        if (line.replace(/\r?\n$/, '') === marker) {
+          switched = true;
+          onMarker();
+        } else {
+          deliver(line);
+        }
+      }
+      if (switched && pending) {
+        deliver(pending);
+        pending = '';
+      }
+    },
+    flush: () => {
+      if (pending) deliver(pending);
+      pending = '';
+    },
+  };
+}
+
+/** how long a disk ensureDisk made or found is taken as there without asking the engine again */
+const DISK_CHECK_REUSE_MS = 10_000;
+
+/** a disk as ensureDisk makes it: the workspace, its slug and the services' volumes */
+function diskKey(spec: WorkspaceRunSpec): string {
+  return `${spec.workspaceId}:${spec.slug}:${JSON.stringify(spec.services.map((s) => [s.name, Boolean(s.data), (s.volumes ?? []).map((v) => v.name)]))}`;
 }
 
 function startOrder(services: ServiceRunSpec[]): ServiceRunSpec[] {

@@ -73,6 +73,12 @@ export interface StartOptions {
   onLog?: (text: string) => void;
   /** with depends_on: runs before each service starts (its dependencies are up): its migrate and seed */
   beforeStart?: (service: string) => Promise<void>;
+  /**
+   * without depends_on: runs before any service starts (migrate and seed), while the runtime
+   * makes the containers, so only their start waits for it; when it throws nothing starts.
+   * Every runtime calls it (the start relies on it for migrate and seed).
+   */
+  prepare?: () => Promise<void>;
 }
 
 export interface WorkspaceRunSpec {
@@ -97,6 +103,12 @@ export interface TaskResult {
 export interface TaskOptions {
   /** kill the task after this long (BERTH_TASK_TIMEOUT); none when unset */
   timeoutMs?: number;
+  /**
+   * a task of two steps (migrate, then seed, in one container): the output line `marker` starts
+   * the second; that line is not passed on, `onStart` is called, and the time limit and the
+   * result's tail count from there
+   */
+  nextStep?: { marker: string; onStart: () => void };
 }
 
 /** Runtime.execIn: where the command runs, its time limit and its output as it arrives */
