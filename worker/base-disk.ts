@@ -90,8 +90,7 @@ export async function startFromBaseDisk(
     log.line(`==> disk: fresh (no base disk of ${ws.repository.defaultBranch} is ready yet)`);
     return null;
   }
-  // a fork: its own branch; a warm pool member: the default branch (its branch is a placeholder)
-  const branch = sourceOf(ws).branch;
+  const branch = ws.forkRepo ? (ws.forkBranch ?? ws.branch) : ws.branch;
   const checkout = (await takeCheckout(ws.id, build.sha)) ?? (await cloneFor(deps, ws, build, log));
   let handedBack = false;
   try {
