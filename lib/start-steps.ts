@@ -16,7 +16,7 @@ export interface StartStep {
 const ORIGIN_TEXT: Record<DiskOrigin, string> = {
   fresh: 'fresh (checkout, migrate, seed)',
   'base-disk': 'a copy of the base disk (seed skipped: its data came with the copy)',
-  'warm-pool': 'the warm pool',
+  'warm-pool': 'from the warm pool (a prepared workspace this branch claimed: only its own commit was applied, seed skipped)',
 };
 
 /** Times the steps of a start: each `begin` ends the step before it. */

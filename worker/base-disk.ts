@@ -90,7 +90,8 @@ export async function startFromBaseDisk(
     log.line(`==> disk: fresh (no base disk of ${ws.repository.defaultBranch} is ready yet)`);
     return null;
   }
-  const branch = ws.forkRepo ? (ws.forkBranch ?? ws.branch) : ws.branch;
+  // a fork: its own branch; a warm pool member: the default branch (its branch is a placeholder)
+  const branch = sourceOf(ws).branch;
   const checkout = (await takeCheckout(ws.id, build.sha)) ?? (await cloneFor(deps, ws, build, log));
   let handedBack = false;
   try {
