@@ -7,6 +7,7 @@ import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logg
 import { closeOnSignals, runAsMain } from '../lib/process.js';
 import { createBerthServer } from './server.js';
 import { SshServer } from './ssh/server.js';
+import { DockerWorkspaceAccess } from '../worker/runtime/docker-access.js';
 import { openFrontDoor } from './gateway/native-front.js';
 
 /**
@@ -22,7 +23,9 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
   attachLogger(infra.db, logger);
   const probot = createProbotFor(config, opts.Octokit, logger);
   const deps = { config, db: infra.db, queues: infra.webQueues };
-  const web = await createBerthServer(deps, probot);
+  // the web's one door to the workspaces' containers (the composition root may name the runtime)
+  const workspaces = new DockerWorkspaceAccess();
+  const web = await createBerthServer(deps, probot, [], { workspaces });
   let worker: { close(): Promise<void> } | undefined;
   if (config.BERTH_ROLE === 'all') {
     // The composition root is the only place where app and worker meet.
@@ -36,7 +39,7 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
   // SSH into workspaces (desktop IDEs) belongs to the web side: it needs sign-ins and GitHub
   let ssh: SshServer | undefined;
   if (config.BERTH_SSH_PORT) {
-    ssh = new SshServer(deps, probot, logger.child({ component: 'ssh' }), { git: web.git, berthPort: port });
+    ssh = new SshServer(deps, probot, logger.child({ component: 'ssh' }), { git: web.git, berthPort: port, workspaces });
     try {
       await ssh.listen(config.BERTH_SSH_PORT, config.HOST ?? '0.0.0.0');
     } catch (err) {

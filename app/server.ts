@@ -21,7 +21,7 @@ import { Metrics } from './metrics.js';
 import { createDashboard } from './dashboard/routes.js';
 import { variablesHandler } from './variables/routes.js';
 import { readinessHandler } from './dashboard/readiness.js';
-import { DockerContainerReader, type ContainerReader } from './dashboard/containers.js';
+import type { WorkspaceAccess } from '../lib/workspace-access.js';
 import { isBackendUnavailable } from '../lib/errors.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
@@ -39,8 +39,11 @@ export interface BerthServer {
 export interface BerthServerOptions {
   /** sign-in for the dashboard; default: GitHub sign-in (app/auth/auth.ts) */
   auth?: Auth;
-  /** read-only Docker access for /readyz and the workspace page */
-  containers?: ContainerReader;
+  /**
+   * the web's one door to the workspaces' containers (lib/workspace-access.ts): the dashboard,
+   * /readyz, the IDE, terminals; app/main.ts passes the runtime's
+   */
+  workspaces: WorkspaceAccess;
 }
 
 /**
@@ -48,7 +51,7 @@ export interface BerthServerOptions {
  * (a workspace's app must never reach Berth's own routes), then GitHub's webhooks, then the
  * dashboard.
  */
-export async function createBerthServer(deps: AppDeps, probot: Probot, extraHandlers: Handler[] = [], options: BerthServerOptions = {}): Promise<BerthServer> {
+export async function createBerthServer(deps: AppDeps, probot: Probot, extraHandlers: Handler[], options: BerthServerOptions): Promise<BerthServer> {
   // Sign-in keeps its sessions and one-time tickets in the Redis the queues use.
   // Like the web's queues, sessions fail at once while Redis is away (a 503 page, not a hang).
   const redis = new Redis((deps.queues.connection as { url: string }).url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
@@ -58,8 +61,8 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
   const signIn = new BerthAuth(deps, probot, redis);
   const gate = new WorkspaceGate(deps, signIn);
   const gateway = new Gateway(deps, gate);
-  const ideContainers = new IdeContainers();
-  const git = new GitCredentials(deps, signIn, redis, ideContainers.docker);
+  const ideContainers = new IdeContainers(options.workspaces);
+  const git = new GitCredentials(deps, signIn, redis, options.workspaces);
   const ide = new IdeGateway(deps, gate, ideContainers, git);
   const auth = options.auth ?? signIn;
   // Berth's handlers on Probot's webhooks; deliveries reach them through webhookEndpoint only.
@@ -75,7 +78,7 @@ export async function createBerthServer(deps: AppDeps, probot: Probot, extraHand
     return false;
   };
   const metrics = new Metrics(deps, (req) => auth.currentUser(req));
-  const containers = options.containers ?? new DockerContainerReader();
+  const containers = options.workspaces;
   const webhookHandler = webhookEndpoint(probot, WEBHOOK_PATH, probot.log);
   const dashboard: Handler[] = [variablesHandler(deps, { auth, probot }), settingsHandler(deps, { auth }), hostsHandler(deps, { auth }), createDashboard(deps, { auth, probot, containers })];
   // BERTH_URL's own host is never a workspace's, even when its name would parse as one

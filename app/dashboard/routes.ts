@@ -6,7 +6,7 @@ import { sendPage, type Handler } from '../http.js';
 import { workspaceLinks } from '../github/links.js';
 import { sshLinks } from '../ssh/links.js';
 import type { RepoConfig } from '../../lib/repo-config.js';
-import { DockerContainerReader, type ContainerReader } from './containers.js';
+import type { ContainerReader } from './containers.js';
 import { FormTooLargeError, readForm, setFlash, takeFlash } from './forms.js';
 import { logPage, streamWholeLog } from './log-pages.js';
 import { resumeId, streamBuildLog, type StreamOptions } from './log-stream.js';
@@ -34,7 +34,8 @@ export interface DashboardOptions {
   auth: Auth;
   /** acts as the installation to ask GitHub for a branch's newest commit (Refresh) */
   probot: Probot;
-  containers?: ContainerReader;
+  /** the workspaces' containers as the engine reports them (WorkspaceAccess) */
+  containers: ContainerReader;
   now?: () => Date;
   stream?: StreamOptions;
 }
@@ -72,7 +73,7 @@ const AUTO_REFRESH_S = 3;
  */
 export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler {
   const { auth } = opts;
-  const containers = opts.containers ?? new DockerContainerReader();
+  const containers = opts.containers;
   const now = opts.now ?? (() => new Date());
   const berthUrl = deps.config.berthUrl;
 

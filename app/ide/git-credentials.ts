@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
-import type Docker from 'dockerode';
+import type { WorkspaceAccess, WorkspaceShell } from '../../lib/workspace-access.js';
 import type { AppDeps } from '../deps.js';
 import type { BerthAuth } from '../auth/auth.js';
 import { sufficient } from '../auth/access.js';
@@ -49,7 +49,7 @@ export class GitCredentials {
     private readonly auth: BerthAuth,
     private readonly redis: Redis,
     /** asked whether a VS Code container that holds a handle still runs */
-    private readonly docker?: Docker,
+    private readonly access?: Pick<WorkspaceAccess, 'runsWithEnv'>,
   ) {}
 
   /**
@@ -83,7 +83,7 @@ export class GitCredentials {
    * and the credential helper pointed at Berth as the container reaches it (its network's
    * gateway, on the port this request came in on).
    */
-  async terminalEnv(user: SessionUser, handle: string, container: Docker.Container, berthPort: number): Promise<string[]> {
+  async terminalEnv(user: SessionUser, handle: string, container: WorkspaceShell, berthPort: number): Promise<string[]> {
     const name = user.name || user.login;
     const email = `${user.id}+${user.login}@users.noreply.github.com`;
     const env = [
@@ -161,9 +161,8 @@ export class GitCredentials {
 
   /** whether the container of this name runs, with this handle (a stopped or re-made one does not) */
   private async heldBy(container: string, handle: string): Promise<boolean> {
-    if (!this.docker) return false;
-    const info = await this.docker.getContainer(container).inspect().catch(() => null);
-    return Boolean(info?.State.Running && info.Config.Env?.includes(`BERTH_GIT_HANDLE=${handle}`));
+    if (!this.access) return false;
+    return this.access.runsWithEnv(container, `BERTH_GIT_HANDLE=${handle}`).catch(() => false);
   }
 
   /** an SSH session's person, as Berth knows them from their last sign-in */
@@ -218,8 +217,7 @@ export function sameHost(cloneUrl: string, other: string): boolean {
 }
 
 /** Berth as a container sees it: the gateway of its (first) network, on Berth's port */
-async function gatewayUrl(container: Docker.Container, port: number): Promise<string | null> {
-  const info = await container.inspect().catch(() => null);
-  const gateway = Object.values(info?.NetworkSettings?.Networks ?? {}).find((n) => n.Gateway)?.Gateway;
+async function gatewayUrl(container: WorkspaceShell, port: number): Promise<string | null> {
+  const gateway = await container.gateway().catch(() => null);
   return gateway ? `http://${gateway}:${port}` : null;
 }

@@ -48,12 +48,12 @@ export class IdeGateway {
   constructor(
     private readonly deps: AppDeps,
     private readonly gate: WorkspaceGate,
-    private readonly containers = new IdeContainers(),
+    private readonly containers: IdeContainers,
     /** git as the person at the keyboard in terminals (none: terminals get no git credentials) */
     private readonly git?: GitCredentials,
   ) {
     this.activity = new ActivityRecorder(deps);
-    if (git) this.people = new PersonIdes(deps, containers.docker, git);
+    if (git) this.people = new PersonIdes(deps, containers.access, git);
   }
 
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {

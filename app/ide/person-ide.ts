@@ -1,18 +1,12 @@
 import http from 'node:http';
-import type Docker from 'dockerode';
 import type { AppDeps } from '../deps.js';
 import { loggerOf } from '../../lib/log.js';
 import type { SessionUser } from '../auth/types.js';
 import type { GitCredentials } from './git-credentials.js';
-import { CODE_SERVER_PORT, IDE_ROLE, LABEL_PERSON, type IdeEndpoint } from './containers.js';
+import type { IdeEndpoint } from './containers.js';
+import { overConnection } from '../../lib/hosts/agent-client.js';
+import { personIdeName, type IdeContainerInfo, type WorkspaceAccess, type WorkspaceShell } from '../../lib/workspace-access.js';
 import { DOTFILES_SCRIPT, DOTFILES_TIMEOUT_S } from './dotfiles.js';
-
-const LABEL_WORKSPACE = 'berth.workspace';
-const LABEL_ROLE = 'berth.role';
-/** the workspace IDE container a person's was made from: a restart of the workspace makes a new one */
-const LABEL_TEMPLATE = 'berth.ide-template';
-/** the variables of the person this module sets; the template's own (none, normally) are dropped */
-const PERSON_ENV = /^(GIT_AUTHOR_|GIT_COMMITTER_|GIT_CONFIG_|BERTH_GIT_|HISTFILE=|HOME=)/;
 
 /**
  * VS Code as the person who opens it: one code-server container per person and workspace.
@@ -28,7 +22,9 @@ const PERSON_ENV = /^(GIT_AUTHOR_|GIT_COMMITTER_|GIT_CONFIG_|BERTH_GIT_|HISTFILE
  *
  * Made in the app, not by a worker job: like a terminal's exec, the container belongs to a
  * browser session (its env carries that session's handle), and it is a copy of what the
- * worker made, so no repository input is read here.
+ * worker made, so no repository input is read here. The copy itself is the engine's business
+ * (WorkspaceAccess.createPersonIde); this module keeps the policy: who, which handle, when
+ * it is re-made, the wait and the dotfiles.
  */
 export class PersonIdes {
   /** one start at a time per person and workspace: VS Code's page asks for many files at once */
@@ -37,7 +33,7 @@ export class PersonIdes {
 
   constructor(
     private readonly deps: AppDeps,
-    private readonly docker: Docker,
+    private readonly access: WorkspaceAccess,
     private readonly git: GitCredentials,
   ) {}
 
@@ -64,80 +60,35 @@ export class PersonIdes {
   private async ensure(ws: { id: string; slug: string }, user: SessionUser, sid: string, berthPort: number): Promise<IdeEndpoint | null> {
     const login = user.login.toLowerCase();
     if (!/^[a-z0-9-]{1,39}$/.test(login)) return null;
-    const all = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_WORKSPACE}=${ws.id}`, `${LABEL_ROLE}=${IDE_ROLE}`] } });
-    const templateInfo = all.find((c) => !c.Labels?.[LABEL_PERSON] && c.State === 'running');
-    if (!templateInfo) return null;
-    const mine = all.filter((c) => c.Labels?.[LABEL_PERSON] === login);
-    const current = mine.find((c) => c.State === 'running' && c.Labels?.[LABEL_TEMPLATE] === templateInfo.Id);
-    if (current) {
-      const handle = await this.handleOf(current.Id);
-      // a new sign-in (the old session ended) gets a new container: a container's env is fixed
-      if (handle && (await this.git.isLive(handle))) return { host: ipOf(current)!, port: CODE_SERVER_PORT };
-    }
-    for (const old of mine) await this.remove(old.Id);
-    return this.create(ws, user, login, sid, berthPort, this.docker.getContainer(templateInfo.Id));
+    const all = await this.access.ideContainers(ws.id);
+    const template = all.find((c) => !c.person && c.running);
+    if (!template) return null;
+    const mine = all.filter((c) => c.person === login);
+    const current = mine.find((c) => c.running && c.template === template.id);
+    // a new sign-in (the old session ended) gets a new container: a container's env is fixed
+    if (current?.endpoint && current.gitHandle && (await this.git.isLive(current.gitHandle))) return current.endpoint;
+    for (const old of mine) await this.remove(old);
+    return this.create(ws, user, login, sid, berthPort, template);
   }
 
-  private async create(ws: { id: string; slug: string }, user: SessionUser, login: string, sid: string, berthPort: number, template: Docker.Container): Promise<IdeEndpoint | null> {
+  private async create(ws: { id: string; slug: string }, user: SessionUser, login: string, sid: string, berthPort: number, template: IdeContainerInfo): Promise<IdeEndpoint | null> {
     const log = loggerOf(this.deps.db).child({ workspace: ws.id, person: login, step: 'person-ide' });
-    const t = await template.inspect();
-    const templateName = t.Name.replace(/^\//, '');
-    const name = `${templateName}.${login}`;
-    const home = (t.Config.Env ?? []).find((e) => e.startsWith('HOME='))?.slice(5) ?? '/var/lib/berth-ide';
-    const userDir = `${home}/data/User`;
-    const labels = { ...t.Config.Labels, [LABEL_PERSON]: login, [LABEL_TEMPLATE]: t.Id };
-    // the person's own volume, labelled like the workspace's (its delete removes it)
-    const volumeName = name;
-    let fresh = false;
-    if (!(await this.docker.getVolume(volumeName).inspect().catch(() => null))) {
-      await this.docker.createVolume({ Name: volumeName, Labels: { ...labels, [LABEL_TEMPLATE]: '' } });
-      fresh = true;
-    }
-    // valid while this session lives and this very container runs (GitCredentials asks Docker)
-    const handle = await this.git.mintHandle(sid, ws.id, user.login, { container: name });
-    const personEnv = await this.git.terminalEnv(user, handle, template, berthPort);
-    const network = Object.keys(t.NetworkSettings.Networks ?? {})[0];
-    const container = await this.docker.createContainer({
-      name,
-      Image: t.Config.Image,
-      User: t.Config.User,
-      Env: [...(t.Config.Env ?? []).filter((e) => !PERSON_ENV.test(e)), `HOME=${userDir}`, ...personEnv],
-      WorkingDir: t.Config.WorkingDir,
-      Entrypoint: t.Config.Entrypoint as string[],
-      Cmd: t.Config.Cmd,
-      Labels: labels,
-      HostConfig: {
-        ...t.HostConfig,
-        Binds: undefined,
-        Mounts: [
-          ...(t.Mounts ?? []).map((m) =>
-            m.Type === 'volume'
-              ? { Type: 'volume' as const, Source: m.Name!, Target: m.Destination, ReadOnly: !m.RW }
-              : { Type: 'bind' as const, Source: m.Source, Target: m.Destination, ReadOnly: !m.RW },
-          ),
-          { Type: 'volume' as const, Source: volumeName, Target: userDir },
-        ],
-      },
-      NetworkingConfig: network ? { EndpointsConfig: { [network]: {} } } : undefined,
-    });
+    // valid while this session lives and this very container runs (GitCredentials asks the engine)
+    const handle = await this.git.mintHandle(sid, ws.id, user.login, { container: personIdeName(template.name, login) });
+    const personEnv = await this.git.terminalEnv(user, handle, this.access.shell(template.id), berthPort);
+    let made: ({ id: string } & IdeEndpoint) | undefined;
     try {
-      // the workspace's first settings (no walkthrough, no trust prompt) for a person's first start
-      if (fresh) {
-        const settings = await template.getArchive({ path: `${userDir}/settings.json` }).catch(() => null);
-        if (settings) await container.putArchive(settings, { path: userDir });
-      }
-      await container.start();
-      const info = await container.inspect();
-      const host = network ? info.NetworkSettings.Networks[network]?.IPAddress : undefined;
-      if (!host) throw new Error('the container has no address on the workspace network');
-      await waitForCodeServer(host, this.deps.config.BERTH_IDE_TIMEOUT);
-      log.info({ container: info.Id.slice(0, 12) }, 'VS Code started for a person');
-      void this.applyDotfiles(container, login).catch((err: Error) => log.warn({ err: err.message }, 'dotfiles not applied'));
-      return { host, port: CODE_SERVER_PORT };
+      made = await this.access.createPersonIde({ templateId: template.id, login, env: personEnv });
+      await waitForCodeServer(made, this.deps.config.BERTH_IDE_TIMEOUT);
+      log.info({ container: made.id.slice(0, 12) }, 'VS Code started for a person');
+      const shell = this.access.shell(made.id);
+      void this.applyDotfiles(shell, login).catch((err: Error) => log.warn({ err: err.message }, 'dotfiles not applied'));
+      // on another host, `connect` goes through its agent (issue 18)
+      return { host: made.host, port: made.port, connect: made.connect };
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'VS Code did not start for a person');
       await this.git.revoke(handle);
-      await container.remove({ force: true }).catch(() => {});
+      if (made) await this.access.removeContainer(made.id);
       return null;
     }
   }
@@ -147,37 +98,26 @@ export class PersonIdes {
    * container with their own token (the credential helper in its env), its install script run
    * with a time limit, the output in the IDE container's log. Never blocks VS Code.
    */
-  private async applyDotfiles(container: Docker.Container, login: string): Promise<void> {
+  private async applyDotfiles(container: WorkspaceShell, login: string): Promise<void> {
     const user = await this.deps.db.user.findUnique({ where: { login }, select: { dotfilesUrl: true } }).catch(() => null);
     const url = user?.dotfilesUrl;
     if (!url) return;
     // the URL is an argument, never part of the script's text
-    const exec = await container.exec({ Cmd: ['sh', '-c', DOTFILES_SCRIPT, 'berth-dotfiles', url, String(DOTFILES_TIMEOUT_S)], AttachStdout: false, AttachStderr: false });
-    await exec.start({ Detach: true });
+    await container.exec({ argv: ['sh', '-c', DOTFILES_SCRIPT, 'berth-dotfiles', url, String(DOTFILES_TIMEOUT_S)], detach: true });
   }
 
-  private async handleOf(id: string): Promise<string | undefined> {
-    const info = await this.docker.getContainer(id).inspect().catch(() => null);
-    return info?.Config.Env?.find((e) => e.startsWith('BERTH_GIT_HANDLE='))?.slice('BERTH_GIT_HANDLE='.length);
+  private async remove(old: IdeContainerInfo) {
+    if (old.gitHandle) await this.git.revoke(old.gitHandle);
+    await this.access.removeContainer(old.id);
   }
-
-  private async remove(id: string) {
-    const handle = await this.handleOf(id);
-    if (handle) await this.git.revoke(handle);
-    await this.docker.getContainer(id).remove({ force: true }).catch(() => {});
-  }
-}
-
-function ipOf(c: Docker.ContainerInfo): string | undefined {
-  return Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress;
 }
 
 /** code-server answers /healthz once it listens; gives up at the IDE's time limit */
-async function waitForCodeServer(host: string, timeoutMs: number): Promise<void> {
+async function waitForCodeServer({ host, port, connect }: IdeEndpoint, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const req = http.get({ host, port: CODE_SERVER_PORT, path: '/healthz', timeout: 2_000 }, (res) => {
+      const req = http.get({ host, port, path: '/healthz', timeout: 2_000, ...(connect ? overConnection(connect) : {}) }, (res) => {
         res.resume();
         resolve((res.statusCode ?? 500) < 400);
       });

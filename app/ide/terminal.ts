@@ -1,5 +1,4 @@
-import type { Duplex } from 'node:stream';
-import type Docker from 'dockerode';
+import type { WorkspaceShell } from '../../lib/workspace-access.js';
 import type { RawData, WebSocket } from 'ws';
 
 export type TerminalProgram = 'terminal' | 'vim' | 'emacs';
@@ -19,7 +18,7 @@ export const PROGRAMS: Record<TerminalProgram, string> = {
 };
 
 /**
- * Docker keeps an exec running after its client goes away, so the terminal learns the
+ * The engine keeps a program running after its client goes away, so the terminal learns the
  * process id first (the wrapper prints it before exec-ing the program, which keeps the pid)
  * and kills it when the browser closes the socket.
  */
@@ -32,14 +31,14 @@ const MAX_ROWS = 500;
 type ClientMessage = { type: 'input'; data: string } | { type: 'resize'; cols: number; rows: number };
 
 /**
- * One browser terminal: a WebSocket bridged to a TTY `docker exec` in the workspace's main
+ * One browser terminal: a WebSocket bridged to a TTY program started in the workspace's main
  * container, in /workspace. Text frames from the browser are JSON (`input`, `resize`);
  * output goes back as binary frames. The exec ends when the socket closes, and the socket
  * closes when the program exits.
  */
 export async function runTerminal(
   socket: WebSocket,
-  container: Docker.Container,
+  container: WorkspaceShell,
   program: TerminalProgram,
   /** env: added to the exec's environment (the person's git identity and credential helper) */
   opts: { cols?: number; rows?: number; onActivity?: () => void; env?: string[] } = {},
@@ -59,15 +58,12 @@ export async function runTerminal(
   });
 
   const exec = await container.exec({
-    Cmd: ['sh', '-c', WRAPPER(PROGRAMS[program])],
-    Tty: true,
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
-    WorkingDir: '/workspace',
-    Env: ['TERM=xterm-256color', 'COLORTERM=truecolor', ...(opts.env ?? [])],
+    argv: ['sh', '-c', WRAPPER(PROGRAMS[program])],
+    tty: true,
+    stdin: true,
+    workingDir: '/workspace',
+    env: ['TERM=xterm-256color', 'COLORTERM=truecolor', ...(opts.env ?? [])],
   });
-  const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
   let pid: string | undefined;
   let head = Buffer.alloc(0);
   /** the browser left before the pid was known: kill as soon as it is */
@@ -75,15 +71,13 @@ export async function runTerminal(
 
   const resize = async (cols: number, rows: number) => {
     if (!Number.isInteger(cols) || !Number.isInteger(rows) || cols < 1 || rows < 1) return;
-    await exec.resize({ w: Math.min(cols, MAX_COLS), h: Math.min(rows, MAX_ROWS) }).catch(() => {
-      // the exec has just ended; nothing to size
-    });
+    await exec.resize(Math.min(cols, MAX_COLS), Math.min(rows, MAX_ROWS));
   };
   apply = (msg) => {
-    if (msg.type === 'input') stream.write(msg.data);
+    if (msg.type === 'input') exec.stdin.write(msg.data);
     else void resize(msg.cols, msg.rows);
   };
-  /** Once the program runs (Docker cannot size an exec before that): size it, then let input through. */
+  /** Once the program runs (the engine cannot size it before that): size it, then let input through. */
   const startFlowing = async () => {
     if (flowing) return;
     const lastResize = [...held].reverse().find((m) => m.type === 'resize');
@@ -95,7 +89,7 @@ export async function runTerminal(
   // A wrapper that never says its pid (an odd shell) must not hold the keyboard for ever.
   setTimeout(() => void startFlowing(), 3_000).unref();
 
-  stream.on('data', (chunk: Buffer) => {
+  exec.stdout.on('data', (chunk: Buffer) => {
     if (pid === undefined) {
       head = Buffer.concat([head, chunk]);
       const m = PID_LINE.exec(head.toString('latin1'));
@@ -105,7 +99,7 @@ export async function runTerminal(
       head = Buffer.alloc(0);
       if (hangUpWhenKnown) {
         if (pid) void hangUp(container, pid);
-        stream.destroy();
+        exec.destroy();
         return;
       }
       void startFlowing();
@@ -117,22 +111,21 @@ export async function runTerminal(
     if (closed) return;
     closed = true;
     if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
-    stream.destroy();
+    exec.destroy();
   };
-  stream.on('end', () => finish(1000, 'the program exited'));
-  stream.on('error', () => finish(1011, 'the terminal failed'));
+  void exec.ended.then((how) => (how === 'end' ? finish(1000, 'the program exited') : finish(1011, 'the terminal failed')));
 
   const onBrowserGone = () => {
     if (closed) return; // the program ended first: nothing left to kill
     closed = true;
     if (pid !== undefined) {
-      stream.destroy();
+      exec.destroy();
       if (pid) void hangUp(container, pid);
       return;
     }
     // Keep reading until the wrapper says its pid, then kill; give up after a few seconds.
     hangUpWhenKnown = true;
-    setTimeout(() => stream.destroy(), 5_000).unref();
+    setTimeout(() => exec.destroy(), 5_000).unref();
   };
   socket.on('close', onBrowserGone);
   // The browser may have left while the exec was being set up.
@@ -152,15 +145,10 @@ function parseMessage(data: RawData, isBinary: boolean): ClientMessage | null {
 }
 
 /** SIGHUP as a real terminal hang-up would send (editors save their swap files), then SIGKILL. */
-async function hangUp(container: Docker.Container, pid: string): Promise<void> {
+async function hangUp(container: WorkspaceShell, pid: string): Promise<void> {
   if (!/^\d+$/.test(pid) || pid === '1') return; // never the container's init
   try {
-    const exec = await container.exec({
-      Cmd: ['sh', '-c', 'kill -HUP "$1" 2>/dev/null; sleep 2; kill -KILL "$1" 2>/dev/null; true', 'sh', pid],
-      AttachStdout: false,
-      AttachStderr: false,
-    });
-    await exec.start({ Detach: true });
+    await container.exec({ argv: ['sh', '-c', 'kill -HUP "$1" 2>/dev/null; sleep 2; kill -KILL "$1" 2>/dev/null; true', 'sh', pid], detach: true });
   } catch {
     // the container is gone, and the process with it
   }

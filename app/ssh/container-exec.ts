@@ -1,14 +1,14 @@
-import { PassThrough, type Duplex, type Writable } from 'node:stream';
-import type Docker from 'dockerode';
+import type { Writable } from 'node:stream';
+import type { WorkspaceShell } from '../../lib/workspace-access.js';
 
-/** Creating and starting a `docker exec` answers in milliseconds; past this the engine is stuck. */
+/** Starting a program in a container answers in milliseconds; past this the engine is stuck. */
 export const EXEC_START_TIMEOUT_MS = 30_000;
 
 export class ExecTimeoutError extends Error {
   override name = 'ExecTimeoutError';
 }
 
-/** `p`, or an ExecTimeoutError after `ms`: no step waits for the Docker engine for ever. */
+/** `p`, or an ExecTimeoutError after `ms`: no step waits for the container engine for ever. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
@@ -29,49 +29,41 @@ export interface CommandResult {
  * and collecting the output, at most `maxOutput` bytes of it, within `timeoutMs`.
  */
 export async function runCommand(
-  container: Docker.Container,
+  container: WorkspaceShell,
   argv: string[],
   opts: { stdin?: Buffer; timeoutMs?: number; maxOutput?: number; env?: string[] } = {},
 ): Promise<CommandResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const maxOutput = opts.maxOutput ?? 16 * 1024 * 1024;
   const exec = await withTimeout(
-    container.exec({ Cmd: argv, AttachStdin: Boolean(opts.stdin), AttachStdout: true, AttachStderr: true, WorkingDir: '/workspace', Env: opts.env }),
+    container.exec({ argv, stdin: Boolean(opts.stdin), workingDir: '/workspace', ...(opts.env ? { env: opts.env } : {}) }),
     EXEC_START_TIMEOUT_MS,
     'starting a command in the workspace',
   );
-  const stream = (await withTimeout(exec.start({ hijack: true, stdin: Boolean(opts.stdin) }), EXEC_START_TIMEOUT_MS, 'starting a command in the workspace')) as Duplex;
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let size = 0;
   let tooLarge = false;
-  const sink = (into: Buffer[]) => {
-    const s = new PassThrough();
-    s.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > maxOutput) {
-        tooLarge = true;
-        stream.destroy();
-        return;
-      }
-      into.push(c);
-    });
-    return s;
+  const collect = (into: Buffer[]) => (c: Buffer) => {
+    if (tooLarge) return;
+    size += c.length;
+    if (size > maxOutput) {
+      tooLarge = true;
+      exec.destroy();
+      return;
+    }
+    into.push(c);
   };
-  container.modem.demuxStream(stream, sink(out), sink(err));
-  const ended = new Promise<void>((resolve) => {
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-    stream.on('error', () => resolve());
-  });
-  if (opts.stdin) stream.end(opts.stdin);
-  await withTimeout(ended, timeoutMs, 'a command in the workspace').catch((e) => {
-    stream.destroy();
+  exec.stdout.on('data', collect(out));
+  exec.stderr.on('data', collect(err));
+  if (opts.stdin) exec.stdin.end(opts.stdin);
+  await withTimeout(exec.ended, timeoutMs, 'a command in the workspace').catch((e) => {
+    exec.destroy();
     throw e;
   });
   if (tooLarge) throw new Error(`the output was larger than ${Math.round(maxOutput / 1024 / 1024)} MB`);
-  const info = await withTimeout(exec.inspect(), EXEC_START_TIMEOUT_MS, 'reading an exit status');
-  return { code: info.ExitCode ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
+  const code = await withTimeout(exec.exitCode(), EXEC_START_TIMEOUT_MS, 'reading an exit status');
+  return { code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
 }
 
 /**
@@ -80,7 +72,7 @@ export async function runCommand(
  * that went away takes its shell, editor and background jobs with it, and nobody else's.
  * SIGHUP first, as a real hang-up (editors save their swap files), then SIGKILL.
  */
-export async function hangUpSession(container: Docker.Container, sessionId: string): Promise<void> {
+export async function hangUpSession(container: WorkspaceShell, sessionId: string): Promise<void> {
   if (!/^[a-f0-9]{16,64}$/.test(sessionId)) return;
   const script =
     'mark="BERTH_SSH_SESSION=$1"; pids=""; ' +

@@ -1,13 +1,17 @@
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
-import type Docker from 'dockerode';
+import type { WorkspaceShell } from '../../lib/workspace-access.js';
 import { EXEC_START_TIMEOUT_MS, withTimeout } from './container-exec.js';
 import type { ServerChannel } from 'ssh2';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', 'ip6-localhost']);
 
-/** the client's `localhost`: the main container, whose loopback-only servers need the relay below */
+/**
+ * the client's `localhost`: the main container, whose loopback-only servers need the relay
+ * below. Where else `ssh -L` may go is WorkspaceAccess.forwardTarget: only the workspace's own
+ * containers (a service or container name, or one of their IPs); anything else (the host, the
+ * internet, another workspace) is refused, or the tunnel would start from Berth's network position.
+ */
 export function isLoopback(destination: string): boolean {
   return LOOPBACK.has(destination.toLowerCase().replace(/^\[|\]$/g, ''));
 }
@@ -23,32 +27,6 @@ const RELAY =
   'if command -v nc >/dev/null 2>&1; then exec nc 127.0.0.1 "$p"; fi; ' +
   'if command -v socat >/dev/null 2>&1; then exec socat - "TCP:127.0.0.1:$p"; fi; ' +
   'echo "berth: no node, nc or socat in this image to reach 127.0.0.1:$p" >&2; exit 127';
-
-/**
- * Where `ssh -L` (a `direct-tcpip` channel) may go: only the workspace's own containers. The
- * client's "localhost" is the workspace's main container (where its shell runs, so
- * `-L 3000:localhost:3000` reaches the app as the shell's `curl localhost:3000` would); a
- * service name (`db`), a container name, or the IP address of one of the workspace's
- * containers is that container. Anything else (the host, the internet, another workspace)
- * is refused: the tunnel would otherwise start from Berth's own network position.
- */
-export async function forwardTarget(docker: Docker, workspaceId: string, mainContainerId: string, destination: string): Promise<string | null> {
-  const list = await docker.listContainers({ filters: { label: [`berth.workspace=${workspaceId}`], status: ['running'] } });
-  const ipOf = (c: Docker.ContainerInfo) => Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress;
-  const dest = destination.toLowerCase().replace(/^\[|\]$/g, '');
-  if (LOOPBACK.has(dest)) {
-    const main = list.find((c) => c.Id === mainContainerId);
-    return (main && ipOf(main)) || null;
-  }
-  for (const c of list) {
-    const ips = Object.values(c.NetworkSettings?.Networks ?? {})
-      .map((n) => n.IPAddress)
-      .filter(Boolean);
-    const names = [c.Labels?.['berth.service'], ...(c.Names ?? []).map((n) => n.replace(/^\//, ''))].filter(Boolean).map((n) => n!.toLowerCase());
-    if (ips.includes(dest) || names.includes(dest)) return ipOf(c) ?? null;
-  }
-  return null;
-}
 
 /** Pipes a forwarded channel to `host:port`; `accept` is called only once the connection stands. */
 export function forward(host: string, port: number, accept: () => ServerChannel, reject: () => void, onActivity: () => void): void {
@@ -77,27 +55,20 @@ export function forward(host: string, port: number, accept: () => ServerChannel,
 }
 
 /** Pipes a forwarded channel to the main container's own 127.0.0.1:`port` through a relay exec'd in it. */
-export async function forwardInside(container: Docker.Container, port: number, accept: () => ServerChannel, onActivity: () => void): Promise<void> {
-  const exec = await withTimeout(
-    container.exec({ Cmd: ['sh', '-c', RELAY, 'sh', String(port)], AttachStdin: true, AttachStdout: true, AttachStderr: true, WorkingDir: '/' }),
-    EXEC_START_TIMEOUT_MS,
-    'starting the port relay',
-  );
-  const stream = (await withTimeout(exec.start({ hijack: true, stdin: true }), EXEC_START_TIMEOUT_MS, 'starting the port relay')) as Duplex;
+export async function forwardInside(container: WorkspaceShell, port: number, accept: () => ServerChannel, onActivity: () => void): Promise<void> {
+  const exec = await withTimeout(container.exec({ argv: ['sh', '-c', RELAY, 'sh', String(port)], stdin: true, workingDir: '/' }), EXEC_START_TIMEOUT_MS, 'starting the port relay');
   const channel = accept();
-  const out = { write: (c: Buffer) => (onActivity(), channel.writable && channel.write(c)) };
-  container.modem.demuxStream(stream, out as never, { write: () => true } as never);
+  exec.stdout.on('data', (c: Buffer) => (onActivity(), channel.writable && channel.write(c)));
+  exec.stderr.resume(); // the relay's complaints are not the connection's bytes
   channel.on('data', (c: Buffer) => {
     onActivity();
-    if (!stream.destroyed) stream.write(c);
+    if (!exec.destroyed) exec.stdin.write(c);
   });
-  channel.on('end', () => !stream.destroyed && stream.end());
+  channel.on('end', () => !exec.destroyed && exec.stdin.end());
   const close = () => {
-    stream.destroy();
+    exec.destroy();
     if (!channel.destroyed) channel.end();
   };
-  stream.on('end', close);
-  stream.on('close', close);
-  stream.on('error', close);
-  channel.on('close', () => stream.destroy());
+  void exec.ended.then(close);
+  channel.on('close', () => exec.destroy());
 }

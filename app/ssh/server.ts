@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
 import type { Probot } from 'probot';
 // ssh2 is CommonJS: Node's ESM loader gives it as one default export
 import ssh2, { type AuthContext, type Connection, type PseudoTtyInfo, type ServerChannel, type Session } from 'ssh2';
@@ -7,6 +6,7 @@ import type { Logger } from '../../lib/log.js';
 import type { AppDeps } from '../deps.js';
 import { AccessChecker } from '../auth/access.js';
 import { IdeContainers } from '../ide/containers.js';
+import type { WorkspaceAccess, WorkspaceShell } from '../../lib/workspace-access.js';
 import type { GitCredentials } from '../ide/git-credentials.js';
 import { wakeIfStopped } from '../gateway/workspace-state-page.js';
 import { ActivityRecorder } from '../gateway/activity.js';
@@ -15,7 +15,7 @@ import { fingerprintOf, sshHostKey } from './host-key.js';
 import { PersonKeys } from './person-keys.js';
 import { runShell, type RunningShell } from './shell-session.js';
 import { serveSftp } from './sftp.js';
-import { forward, forwardInside, forwardTarget, isLoopback } from './forwarding.js';
+import { forward, forwardInside, isLoopback } from './forwarding.js';
 
 const { Server, utils } = ssh2;
 
@@ -70,14 +70,13 @@ export class SshServer {
     private readonly probot: Probot,
     private readonly log: Logger,
     /** git as the person: credentials (app/ide/git-credentials.ts) and the port workspaces reach Berth's web on */
-    private readonly opts: { git?: GitCredentials; berthPort?: number } = {},
-    private readonly docker: Docker = new Docker(),
+    private readonly opts: { git?: GitCredentials; berthPort?: number; workspaces: WorkspaceAccess },
   ) {
     const key = sshHostKey(deps.config);
     this.fingerprint = key.fingerprint;
     this.persons = new PersonKeys(deps.db);
     this.access = new AccessChecker(probot);
-    this.containers = new IdeContainers(docker);
+    this.containers = new IdeContainers(opts.workspaces);
     this.activity = new ActivityRecorder(deps);
     this.server = new Server({ hostKeys: [key.privateKey], ident: 'Berth' }, (client, info) => this.connection(client, info.ip));
     this.server.on('error', (err: Error) => this.log.error({ err }, 'SSH server error'));
@@ -194,7 +193,7 @@ export class SshServer {
     client.on('tcpip', (accept, reject, info) => {
       void (async () => {
         const container = await ready(() => {});
-        const host = await forwardTarget(this.docker, who.workspaceId, container.id, info.destIP);
+        const host = await this.opts.workspaces.forwardTarget(who.workspaceId, container.id, info.destIP);
         if (!host) {
           this.log.info({ workspace: who.slug, login: who.login, destination: `${info.destIP}:${info.destPort}` }, 'SSH port forwarding refused: not one of the workspace’s containers');
           return reject();
@@ -207,7 +206,7 @@ export class SshServer {
     });
   }
 
-  private session(session: Session, who: Admitted, touch: () => void, ready: (say: (line: string) => void) => Promise<Docker.Container>) {
+  private session(session: Session, who: Admitted, touch: () => void, ready: (say: (line: string) => void) => Promise<WorkspaceShell>) {
     let pty: PseudoTtyInfo | null = null;
     let shell: RunningShell | null = null;
     session.on('pty', (accept, _reject, info) => {
@@ -244,7 +243,7 @@ export class SshServer {
    * terminal gets them (app/ide/git-credentials.ts): git pull and push use the GitHub token of
    * their last sign-in to Berth; the handle dies with the channel.
    */
-  private async shellEnvironment(who: Admitted, sessionId: string, container: Docker.Container, channel: ServerChannel): Promise<string[]> {
+  private async shellEnvironment(who: Admitted, sessionId: string, container: WorkspaceShell, channel: ServerChannel): Promise<string[]> {
     const git = this.opts.git;
     const handle = git ? await git.mintHandle(null, who.workspaceId, who.login).catch(() => undefined) : undefined;
     if (!git || !handle) return this.environment(who, sessionId);
@@ -275,7 +274,7 @@ export class SshServer {
    * The workspace's main container, once the workspace runs: a stopped one is woken (the
    * same deduplicated start the preview gateway asks for) and waited for, saying so.
    */
-  private async ready(who: Admitted, say: (line: string) => void): Promise<Docker.Container> {
+  private async ready(who: Admitted, say: (line: string) => void): Promise<WorkspaceShell> {
     const deadline = Date.now() + SSH_WAKE_TIMEOUT_MS;
     let said = '';
     const tell = (line: string) => {

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type Docker from 'dockerode';
+import type { WorkspaceShell } from '../../lib/workspace-access.js';
 // ssh2 is CommonJS: Node's ESM loader gives it as one default export
 import ssh2, { type Attributes, type FileEntry, type SFTPWrapper } from 'ssh2';
 import { runCommand, type CommandResult } from './container-exec.js';
@@ -17,13 +17,13 @@ type Handle =
   | { kind: 'dir'; path: string; entries: FileEntry[] | null };
 
 /**
- * SFTP for a workspace, served by Berth over `docker exec` of plain commands in the main
+ * SFTP for a workspace, served by Berth by running plain commands in the main
  * container (`stat`, `cat`, `mkdir`, `mv`, `rm`, `chmod`: BusyBox has them all), so it works on
  * any image without an sftp-server, as the same user the shell runs as. Paths from the client
  * are arguments to those commands, never shell text. Files are read whole at open and written
  * whole at close (up to SFTP_MAX_FILE_BYTES); relative paths start at /workspace.
  */
-export function serveSftp(sftp: SFTPWrapper, container: Promise<Docker.Container>, opts: { env: string[]; onActivity: () => void }): void {
+export function serveSftp(sftp: SFTPWrapper, container: Promise<WorkspaceShell>, opts: { env: string[]; onActivity: () => void }): void {
   // The client speaks as soon as the subsystem is accepted, which must be at once (ssh2 drops
   // what arrives before): requests wait for the container instead. No container, no session.
   container.catch(() => sftp.end());

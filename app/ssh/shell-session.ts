@@ -1,5 +1,4 @@
-import type { Duplex } from 'node:stream';
-import type Docker from 'dockerode';
+import type { WorkspaceShell } from '../../lib/workspace-access.js';
 import type { PseudoTtyInfo, ServerChannel } from 'ssh2';
 import { PROGRAMS } from '../ide/terminal.js';
 import { EXEC_START_TIMEOUT_MS, hangUpSession, withTimeout } from './container-exec.js';
@@ -8,7 +7,7 @@ const MAX_COLS = 1000;
 const MAX_ROWS = 500;
 
 export interface ShellOptions {
-  container: Docker.Container;
+  container: WorkspaceShell;
   /** the client's command (`ssh host cmd`), or null for an interactive shell */
   command: string | null;
   pty: PseudoTtyInfo | null;
@@ -23,7 +22,7 @@ export interface RunningShell {
 }
 
 /**
- * One SSH `shell` or `exec` channel bridged to a `docker exec` in the workspace's main
+ * One SSH `shell` or `exec` channel bridged to a program started in the workspace's main
  * container, in /workspace, as the container's user (the same as the browser terminal): with
  * a TTY when the client asked for one (sized, resized on window-change), otherwise stdout and
  * stderr apart, so `ssh host cmd > file` gets only stdout. The command is the client's own and
@@ -35,63 +34,46 @@ export async function runShell(channel: ServerChannel, opts: ShellOptions): Prom
   const env = [...opts.env];
   if (opts.pty) env.push(`TERM=${/^[A-Za-z0-9._+-]{1,64}$/.test(opts.pty.term) ? opts.pty.term : 'xterm-256color'}`);
   const exec = await withTimeout(
-    opts.container.exec({
-      Cmd: ['sh', '-c', opts.command ?? PROGRAMS.terminal],
-      Tty: tty,
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      WorkingDir: '/workspace',
-      Env: env,
-    }),
+    opts.container.exec({ argv: ['sh', '-c', opts.command ?? PROGRAMS.terminal], tty, stdin: true, workingDir: '/workspace', env }),
     EXEC_START_TIMEOUT_MS,
     'starting the shell',
   );
-  const stream = (await withTimeout(exec.start({ hijack: true, stdin: true, Tty: tty }), EXEC_START_TIMEOUT_MS, 'starting the shell')) as Duplex;
   let ended = false;
   const resize = (cols: number, rows: number) => {
     if (!tty || ended || !Number.isInteger(cols) || !Number.isInteger(rows) || cols < 1 || rows < 1) return;
-    void exec.resize({ w: Math.min(cols, MAX_COLS), h: Math.min(rows, MAX_ROWS) }).catch(() => {
-      // the exec has just ended; nothing to size
-    });
+    void exec.resize(Math.min(cols, MAX_COLS), Math.min(rows, MAX_ROWS));
   };
   if (opts.pty) resize(opts.pty.cols, opts.pty.rows);
 
-  if (tty) stream.on('data', (c: Buffer) => channel.writable && channel.write(c));
-  else {
-    const stdout = { write: (c: Buffer) => channel.writable && channel.write(c) };
-    const stderr = { write: (c: Buffer) => channel.stderr.writable && channel.stderr.write(c) };
-    opts.container.modem.demuxStream(stream, stdout as never, stderr as never);
-  }
+  // with a TTY everything comes on stdout
+  exec.stdout.on('data', (c: Buffer) => channel.writable && channel.write(c));
+  exec.stderr.on('data', (c: Buffer) => channel.stderr.writable && channel.stderr.write(c));
   channel.on('data', (c: Buffer) => {
     opts.onActivity();
-    if (!stream.destroyed) stream.write(c);
+    if (!exec.destroyed) exec.stdin.write(c);
   });
   // the client's end of input (`echo x | ssh host cat`): the program's stdin closes
   channel.on('end', () => {
-    if (!tty && !stream.destroyed) stream.end();
+    if (!tty && !exec.destroyed) exec.stdin.end();
   });
 
   const finish = async () => {
     if (ended) return;
     ended = true;
-    const info = await withTimeout(exec.inspect(), EXEC_START_TIMEOUT_MS, 'reading the exit status').catch(() => null);
-    const code = info?.ExitCode;
+    const code = await withTimeout(exec.exitCode(), EXEC_START_TIMEOUT_MS, 'reading the exit status').catch(() => null);
     if (!channel.destroyed) {
       if (typeof code === 'number') channel.exit(code);
       else channel.exit('HUP', false, 'the workspace ended the session');
       channel.end();
     }
   };
-  stream.on('end', () => void finish());
-  stream.on('close', () => void finish());
-  stream.on('error', () => void finish());
+  void exec.ended.then(() => finish());
 
-  // The client went away while the program runs: Docker would keep it running, so end it.
+  // The client went away while the program runs: the engine would keep it running, so end it.
   channel.on('close', () => {
     if (ended) return;
     ended = true;
-    stream.destroy();
+    exec.destroy();
     void hangUpSession(opts.container, opts.sessionId);
   });
   return { resize };

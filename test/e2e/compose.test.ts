@@ -5,7 +5,7 @@ import type { TestBerth } from '../helpers/berth.js';
 import { startScenario, stopScenario, webhookSender, type Scenario } from '../helpers/scenario.js';
 import { NotYet, waitFor } from '../helpers/http.js';
 import { dockerNames } from '../../worker/runtime/docker.js';
-import { IdeContainers } from '../../app/ide/containers.js';
+import { DockerWorkspaceAccess } from '../../worker/runtime/docker-access.js';
 import { containersOf, docker, volumeExists } from './lifecycle.helpers.js';
 
 /**
@@ -188,7 +188,7 @@ describe('a compose project comes up with its preview, no berth.yml', () => {
     const web = services.find((c) => c.Labels['berth.service'] === 'web')!;
     expect((await docker.getContainer(web.Id).inspect()).Mounts.find((m) => m.Destination === '/app')?.Name).toBe(dockerNames.workspaceVolume(ws.slug));
     // the terminal and SSH open in the app's container, where the checkout is at /workspace too
-    expect((await new IdeContainers(docker).mainContainer(ws.id, 'web'))?.id).toBe(web.Id);
+    expect((await new DockerWorkspaceAccess(docker).mainContainer(ws.id, 'web'))?.id).toBe(web.Id);
 
     // the plan: in the build log and in the check run
     const build = await berth.db.build.findFirstOrThrow({ where: { workspaceId: ws.id, sha } });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerReader } from '../../app/dashboard/containers.js';
+import type { WorkspaceAccess } from '../../lib/workspace-access.js';
 import { createBerthServer, type BerthServer } from '../../app/server.js';
 import { loadConfig, type BerthConfig } from '../../lib/config.js';
 import { bootInfra, type Infra } from '../../lib/boot.js';
@@ -18,8 +18,8 @@ import { CookieClient } from '../helpers/cookie-client.js';
  * GitHub's OAuth flow and permission endpoint). The web app runs without a worker, so queued
  * jobs stay visible; Docker is a switchable stand-in so "unreachable" and "broken" can be shown.
  */
-/** Docker as the dashboard sees it; switchable to "unreachable" and "broken". */
-class TestContainers implements ContainerReader {
+/** The engine as the dashboard sees it; switchable to "unreachable" and "broken". The rest is not asked here. */
+class TestContainers implements WorkspaceAccess {
   mode: 'ok' | 'down' | 'throws' = 'ok';
   async ping() {
     if (this.mode !== 'ok') throw new Error('connect ENOENT /var/run/docker.sock');
@@ -31,6 +31,19 @@ class TestContainers implements ContainerReader {
       ? [{ name: 'berth-shop-main-web', service: 'web', role: 'service', state: 'running', status: 'Up 3 minutes', image: 'x', createdAt: new Date() }]
       : [];
   }
+  private notHere = async (): Promise<never> => {
+    throw new Error('not asked by the dashboard');
+  };
+  ideEndpoint = this.notHere;
+  mainContainer = this.notHere;
+  forwardTarget = this.notHere;
+  runsWithEnv = this.notHere;
+  ideContainers = this.notHere;
+  createPersonIde = this.notHere;
+  removeContainer = this.notHere;
+  shell = (): never => {
+    throw new Error('not asked by the dashboard');
+  };
 }
 
 interface Res {
@@ -103,7 +116,7 @@ describe('dashboard over HTTP (real PostgreSQL, Redis and GitHub sign-in)', () =
     } as NodeJS.ProcessEnv);
     infra = await bootInfra(config, () => {});
     const probot = createProbotFor(config, TestOctokit);
-    web = await createBerthServer({ config, db: infra.db, queues: infra.queues }, probot, [], { containers });
+    web = await createBerthServer({ config, db: infra.db, queues: infra.queues }, probot, [], { workspaces: containers });
     await new Promise<void>((r) => web.server.listen(0, '127.0.0.1', () => r()));
     // cookies are host-only: every request, OAuth callback included, goes to BERTH_URL's host
     base = `http://localhost:${(web.server.address() as AddressInfo).port}`;
