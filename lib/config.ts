@@ -73,6 +73,11 @@ export const envSchema = z.object({
     .optional()
     .transform((v) => [...new Set((v ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))])
     .refine((labels) => labels.every((l) => /^[a-z0-9][a-z0-9._-]{0,62}$/.test(l)), { message: 'must be labels (letters, digits, . _ -) separated by commas' }),
+  /**
+   * the shared secret between the web process and every host's agent (issue 18): each request to
+   * an agent is signed with it; required once BERTH_HOST_URL is set, and by the web for such hosts
+   */
+  BERTH_HOST_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, { message: 'must be at least 32 characters (openssl rand -hex 32)' }),
   BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   BERTH_IDLE_TIMEOUT: duration.prefault('30m'),
   BERTH_MAX_IDLE_TIMEOUT: duration.prefault('24h'),
@@ -247,6 +252,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   const appConfigured = Boolean(e.APP_ID && privateKey);
   if (appConfigured && !e.WEBHOOK_SECRET) {
     throw new ConfigurationError('WEBHOOK_SECRET: required once APP_ID is set, so webhook signatures can be verified');
+  }
+  if (e.BERTH_HOST_URL && e.BERTH_ROLE !== 'app' && !e.BERTH_HOST_SECRET) {
+    throw new ConfigurationError('BERTH_HOST_SECRET: required once BERTH_HOST_URL is set: the host agent answers only requests signed with it (the same value on the web process; openssl rand -hex 32)');
   }
   const githubWebUrl = e.GHE_HOST ? `${e.GHE_PROTOCOL}://${e.GHE_HOST}` : 'https://github.com';
   const githubApiUrl = e.GHE_HOST ? `${githubWebUrl}/api/v3` : 'https://api.github.com';

@@ -26,6 +26,8 @@ import { Interrupts } from './interrupts.js';
 import { transition } from '../lib/workspaces.js';
 import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logger } from '../lib/log.js';
 import { logJobs } from './job-log.js';
+import { startHostAgent } from './agent/server.js';
+import { DockerWorkspaceAccess } from './runtime/docker-access.js';
 
 export interface StartWorkerOptions {
   config: BerthConfig;
@@ -129,8 +131,14 @@ export async function startWorker(opts: StartWorkerOptions) {
       .enqueueWorkspace('status', { workspaceId: death.workspaceId, actor: 'reconciler', reason: `service ${death.service} was killed: out of memory` }, { deduplication: { id: `status:${death.workspaceId}` } })
       .catch(() => {});
   }, deps.log);
+  // issue 18: this host's agent serves its workspaces (previews, IDE, terminals) to the web
+  // process, which cannot reach container addresses on another machine (worker/agent/server.ts)
+  const agent = opts.config.BERTH_HOST_URL
+    ? await startHostAgent(opts.config.BERTH_HOST_URL, { secret: opts.config.BERTH_HOST_SECRET!, instance: opts.config.BERTH_QUEUE_PREFIX, access: new DockerWorkspaceAccess(), log: deps.log })
+    : undefined;
   return {
     async close() {
+      await agent?.close();
       clearInterval(schedulerCheck);
       hosting.stop();
       watcher?.close();

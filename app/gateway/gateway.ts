@@ -7,6 +7,7 @@ import { sendPage } from '../http.js';
 import { showWorkspaceState, wakeIfStopped } from './workspace-state-page.js';
 import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from './workspace-lookup.js';
 import { ActivityRecorder } from './activity.js';
+import { HostAgents, overConnection } from '../../lib/hosts/agent-client.js';
 import { NATIVE_AUTH_HEADER, NATIVE_AUTH_PATH } from './nginx-config.js';
 import type { WorkspaceGate } from '../auth/workspace-gate.js';
 import { forwardableRawHeaders, stripBerthCookies, withoutBerthSetCookies } from '../auth/cookies.js';
@@ -34,6 +35,8 @@ export { slugFromHost } from '../../lib/preview-domain.js';
 type Lookup = Pick<Workspace, 'id' | 'slug' | 'branch' | 'state' | 'stateReason' | 'previewHost' | 'previewPort' | 'previewPrivate' | 'idleTimeoutSec'> & {
   /** the host's label: the lookup cache's key */
   key: string;
+  /** the agent of the host holding the workspace (issue 18), or null: its containers are reachable from here */
+  agentUrl: string | null;
   repo: string;
   repository: { owner: string; name: string; installationId: bigint; fullName: string };
 };
@@ -47,6 +50,7 @@ export class Gateway {
   private lookups: WorkspaceLookup<Lookup>;
   private activity: ActivityRecorder;
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private hosts: HostAgents;
 
   /** `gate` signs people in for `preview.visibility: private`; without it such previews are refused */
   constructor(
@@ -55,6 +59,7 @@ export class Gateway {
   ) {
     this.lookups = new WorkspaceLookup((slug) => this.load(slug), proxiable);
     this.activity = new ActivityRecorder(deps);
+    this.hosts = new HostAgents(deps.config.BERTH_HOST_SECRET, deps.config.BERTH_ROLE === 'all' ? deps.config.BERTH_HOST_NAME : undefined);
   }
 
   /**
@@ -173,7 +178,7 @@ export class Gateway {
       if (socket.writable) socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
-    const upstream = net.connect(ws.previewPort!, ws.previewHost!, () => {
+    const handshake = (upstream: Duplex) => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
       // Berth's cookies never reach the workspace's code.
       const raw = forwardableRawHeaders(req.rawHeaders);
@@ -181,12 +186,25 @@ export class Gateway {
       upstream.write(lines.join('\r\n') + '\r\n\r\n');
       if (head.length) upstream.write(head);
       upstream.pipe(socket).pipe(upstream);
-    });
+    };
     // a private preview's WebSocket ends with its viewer's sign-in or read access
+    let upstream: Duplex | undefined;
     const unwatch = ws.previewPrivate && this.gate ? this.gate.watch(req, ws, 'preview', () => close()) : () => {};
-    const close = () => (unwatch(), upstream.destroy(), socket.destroy());
-    upstream.on('error', close);
+    const close = () => (unwatch(), upstream?.destroy(), socket.destroy());
     socket.on('error', close);
+    if (ws.agentUrl) {
+      // on another host: through its agent (the container's address is only reachable there)
+      this.tunnel(ws).then((t) => {
+        upstream = t;
+        t.on('error', close);
+        if (socket.destroyed) return close();
+        handshake(t);
+      }, close);
+    } else {
+      const direct = net.connect(ws.previewPort!, ws.previewHost!, () => handshake(direct));
+      upstream = direct;
+      direct.on('error', close);
+    }
     socket.once('close', unwatch);
     return true;
   };
@@ -194,8 +212,10 @@ export class Gateway {
   private proxyHttp(ws: Lookup, req: IncomingMessage, res: ServerResponse, retried = false) {
     // Berth's cookies never reach the workspace's code, and the app cannot set Berth's.
     const headers = upstreamHeaders(req, this.behindNativeProxy);
+    // on another host: one connection through its agent per request (no pool across hosts yet)
+    const via = ws.agentUrl ? overConnection(() => this.tunnel(ws)) : { agent: this.agent };
     const upstream = http.request(
-      { host: ws.previewHost!, port: ws.previewPort!, method: req.method, path: req.url, headers, agent: this.agent },
+      { host: ws.previewHost!, port: ws.previewPort!, method: req.method, path: req.url, headers, ...via },
       (up) => {
         res.writeHead(up.statusCode ?? 502, withoutBerthSetCookies(up.rawHeaders) as unknown as http.OutgoingHttpHeaders);
         up.pipe(res);
@@ -295,12 +315,18 @@ export class Gateway {
     const row = await this.deps.db.workspace.findUnique({
       // a warm pool member is nobody's preview: no visitor wakes it (lib/warm-pool.ts)
       where: host.workspaceId ? { id: host.workspaceId, poolMember: false } : { slug: host.slug!, poolMember: false },
-      select: { ...HOST_WORKSPACE_FIELDS, previewPort: true, previewPrivate: true, idleTimeoutSec: true, serviceEndpoints: true },
+      select: { ...HOST_WORKSPACE_FIELDS, previewPort: true, previewPrivate: true, idleTimeoutSec: true, serviceEndpoints: true, host: { select: { name: true, url: true } } },
     });
     if (!row) return null;
-    const { serviceEndpoints, ...ws } = row;
-    if (!host.service) return { ...ws, key, repo: row.repository.fullName };
-    return serviceLookup({ ...ws, key, repo: row.repository.fullName }, serviceEndpoints);
+    const { serviceEndpoints, host: owner, ...ws } = row;
+    const agentUrl = this.hosts.urlFor(owner);
+    if (!host.service) return { ...ws, key, agentUrl, repo: row.repository.fullName };
+    return serviceLookup({ ...ws, key, agentUrl, repo: row.repository.fullName }, serviceEndpoints);
+  }
+
+  /** a connection to the workspace's preview (or service) address through its host's agent */
+  private async tunnel(ws: Lookup): Promise<Duplex> {
+    return this.hosts.client(ws.agentUrl!).tunnel(ws.id, `${ws.previewHost}:${ws.previewPort}`);
   }
 
   /** Activity for the idle timer (see ActivityRecorder: no write per request, the last one counts). */
