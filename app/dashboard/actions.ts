@@ -24,7 +24,7 @@ export async function runDashboardAction(
   action: ActionName,
   user: SessionUser,
   /** delete: even when the disk holds work found nowhere else (otherwise the worker looks first and keeps it) */
-  opts: { force?: boolean } = {},
+  opts: { force?: boolean; beforeMigrate?: boolean } = {},
 ): Promise<ActionResult> {
   const actor = `@${user.login}`;
   const by = `${actor} from the dashboard`;
@@ -50,6 +50,10 @@ export async function runDashboardAction(
       return { message: `Deleting the workspace of ${ws.branch}, its containers and its disk, unless the disk holds work found nowhere else: then its page lists it and nothing is deleted.` };
     case 'refresh':
       return refresh(deps, probot, ws, actor, by, enqueue);
+    case 'reset':
+      // the worker copies the data back (worker/jobs/reset.ts); the page shows the restart
+      await deps.queues.enqueueWorkspace('reset', { workspaceId: ws.id, actor, reason: `reset by ${by}`, beforeMigrate: Boolean(opts.beforeMigrate) });
+      return { message: `Putting the data of ${ws.branch} back to ${opts.beforeMigrate ? 'the snapshot taken before its newest migrate' : 'a fresh copy of the base disk'}; its checkout is left alone.` };
   }
 }
 

@@ -13,7 +13,8 @@ export const STATES: readonly State[] = ['queued', 'building', 'starting', 'runn
 /** States in which something is happening by itself: pages showing them reload themselves. */
 const TRANSITIONAL: readonly State[] = ['queued', 'building', 'starting'];
 
-export type ActionName = 'refresh' | 'stop' | 'start' | 'delete';
+/** `reset` (issue 17) is on the workspace page only, behind its confirmation page */
+export type ActionName = 'refresh' | 'stop' | 'start' | 'delete' | 'reset';
 
 export interface RepoRow {
   id: bigint;

@@ -44,7 +44,7 @@ const ID = '([A-Za-z0-9_-]{1,64})';
 const ROUTES = {
   list: /^\/$/,
   workspace: new RegExp(`^/workspaces/${ID}$`),
-  action: new RegExp(`^/workspaces/${ID}/(refresh|stop|start|delete)$`),
+  action: new RegExp(`^/workspaces/${ID}/(refresh|stop|start|delete|reset)$`),
   log: new RegExp(`^/builds/${ID}/log$`),
   logText: new RegExp(`^/builds/${ID}/log\\.txt$`),
   logStream: new RegExp(`^/builds/${ID}/log/stream$`),
@@ -197,7 +197,8 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
     }
     const returnTo = safeReturnPath(form.return, '/');
     if (action === 'delete' && form.confirm !== 'yes') return confirmDelete(req, res, user, ws, returnTo);
-    const result = await runDashboardAction(deps, opts.probot, ws, action, user, { force: form.force === 'yes' });
+    if (action === 'reset' && form.confirm !== 'yes') return confirmReset(req, res, user, ws, returnTo);
+    const result = await runDashboardAction(deps, opts.probot, ws, action, user, { force: form.force === 'yes', beforeMigrate: form.to === 'before-migrate' });
     setFlash(res, result.message);
     res.writeHead(303, { location: returnTo, 'cache-control': 'no-store' });
     res.end();
@@ -211,6 +212,22 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
       returnTo: after,
       cancelTo: returnTo,
     });
+  }
+
+  /** `/berth reset` from the dashboard (issue 17): which data to go back to, and that the checkout stays */
+  function confirmReset(req: IncomingMessage, res: ServerResponse, user: SessionUser, ws: WorkspaceWithRepo, returnTo: string) {
+    page(req, res, user, 200, 'dashboard/confirm-reset.njk', {
+      ws: { id: ws.id, branch: ws.branch, state: ws.state, repo: ws.repository.fullName, snapshot: ws.snapshotSha?.slice(0, 7) ?? null },
+      returnTo,
+      cancelTo: returnTo,
+    });
+  }
+
+  async function resetPage(req: IncomingMessage, res: ServerResponse, user: SessionUser, id: string) {
+    const found = await visibleWorkspace(req, res, user, id);
+    if (!found) return;
+    if (found.access !== 'write') return forbidden(req, res, user, `Only people with write access to ${found.ws.repository.fullName} can reset its workspaces.`);
+    confirmReset(req, res, user, found.ws, `/workspaces/${found.ws.id}`);
   }
 
   async function deletePage(req: IncomingMessage, res: ServerResponse, user: SessionUser, id: string) {
@@ -268,7 +285,7 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
     const route =
       (isGet && ROUTES.list.test(path) && { name: 'list' as const }) ||
       (isGet && (m = ROUTES.workspace.exec(path)) && { name: 'workspace' as const, id: m[1]! }) ||
-      ((m = ROUTES.action.exec(path)) && (method === 'POST' || (isGet && m[2] === 'delete')) && { name: method === 'POST' ? ('action' as const) : ('delete-page' as const), id: m[1]!, action: m[2] as ActionName }) ||
+      ((m = ROUTES.action.exec(path)) && (method === 'POST' || (isGet && (m[2] === 'delete' || m[2] === 'reset'))) && { name: method === 'POST' ? ('action' as const) : m[2] === 'reset' ? ('reset-page' as const) : ('delete-page' as const), id: m[1]!, action: m[2] as ActionName }) ||
       (isGet && (m = ROUTES.log.exec(path)) && { name: 'log' as const, id: m[1]! }) ||
       (isGet && (m = ROUTES.logText.exec(path)) && { name: 'log-text' as const, id: m[1]! }) ||
       (isGet && (m = ROUTES.logStream.exec(path)) && { name: 'log-stream' as const, id: m[1]! }) ||
@@ -288,6 +305,9 @@ export function createDashboard(deps: AppDeps, opts: DashboardOptions): Handler 
         break;
       case 'delete-page':
         await deletePage(req, res, user, route.id);
+        break;
+      case 'reset-page':
+        await resetPage(req, res, user, route.id);
         break;
       case 'log':
         await logPageRoute(req, res, url, user, route.id);
