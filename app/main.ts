@@ -7,8 +7,9 @@ import { attachLogger, createLogger, loggerSettingsFromEnv, sentences, type Logg
 import { closeOnSignals, runAsMain } from '../lib/process.js';
 import { createBerthServer } from './server.js';
 import { SshServer } from './ssh/server.js';
-import { DockerWorkspaceAccess } from '../worker/runtime/docker-access.js';
 import { openFrontDoor } from './gateway/native-front.js';
+import { DockerWorkspaceAccess } from '../worker/runtime/docker-access.js';
+import { RoutedWorkspaceAccess } from '../lib/hosts/remote-access.js';
 
 /**
  * `npm start`: the web app (webhooks, gateway, dashboard) and, unless BERTH_ROLE=app, the
@@ -24,7 +25,8 @@ export async function startBerth(config: BerthConfig, opts: { Octokit?: OctokitC
   const probot = createProbotFor(config, opts.Octokit, logger);
   const deps = { config, db: infra.db, queues: infra.webQueues };
   // the web's one door to the workspaces' containers (the composition root may name the runtime)
-  const workspaces = new DockerWorkspaceAccess();
+  // (issue 18) routed to the host that holds each workspace: its agent, or this machine's engine
+  const workspaces = new RoutedWorkspaceAccess(new DockerWorkspaceAccess(), infra.db, config.BERTH_HOST_SECRET, config.BERTH_ROLE === 'all' ? config.BERTH_HOST_NAME : undefined);
   const web = await createBerthServer(deps, probot, [], { workspaces });
   let worker: { close(): Promise<void> } | undefined;
   if (config.BERTH_ROLE === 'all') {

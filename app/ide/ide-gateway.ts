@@ -10,6 +10,7 @@ import { ideOrigin, ideSlugFromHost } from './hosts.js';
 import { IdeContainers, type IdeEndpoint } from './containers.js';
 import { runTerminal, type TerminalProgram } from './terminal.js';
 import { serveAsset } from './assets.js';
+import { overConnection } from '../../lib/hosts/agent-client.js';
 import { showWorkspaceState } from '../gateway/workspace-state-page.js';
 import { HOST_WORKSPACE_FIELDS, WorkspaceLookup } from '../gateway/workspace-lookup.js';
 import { ActivityRecorder } from '../gateway/activity.js';
@@ -175,7 +176,9 @@ export class IdeGateway {
     const headers = forwardableHeaders(req.headers);
     headers['x-forwarded-host'] = req.headers.host;
     headers['x-forwarded-proto'] = new URL(this.deps.config.berthUrl).protocol.replace(':', '');
-    const upstream = http.request({ host: endpoint.host, port: endpoint.port, method: req.method, path: req.url, headers, agent: this.agent }, (up) => {
+    // on another host (issue 18): a connection through its agent, made for this request
+    const via = endpoint.connect ? overConnection(endpoint.connect) : { agent: this.agent };
+    const upstream = http.request({ host: endpoint.host, port: endpoint.port, method: req.method, path: req.url, headers, ...via }, (up) => {
       res.writeHead(up.statusCode ?? 502, withoutBerthSetCookies(up.rawHeaders) as unknown as http.OutgoingHttpHeaders);
       up.pipe(res);
     });
@@ -192,14 +195,21 @@ export class IdeGateway {
 
   private proxyUpgrade(ws: IdeWorkspace, endpoint: IdeEndpoint, req: IncomingMessage, socket: Duplex, head: Buffer) {
     this.upgrades.add(socket);
-    const upstream = net.connect(endpoint.port, endpoint.host, () => {
+    const handshake = (upstream: Duplex) => {
       const raw = forwardableRawHeaders(req.rawHeaders);
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
       for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
       upstream.write(lines.join('\r\n') + '\r\n\r\n');
       if (head.length) upstream.write(head);
       upstream.pipe(socket).pipe(upstream);
-    });
+    };
+    let upstream: Duplex | undefined;
+    const connected = (u: Duplex) => {
+      upstream = u;
+      u.on('error', close);
+      u.on('close', close);
+      if (socket.destroyed) close();
+    };
     // Typing in VS Code is WebSocket traffic only: it must keep the workspace awake too.
     socket.on('data', () => this.touch(ws));
     // signed out, or no longer a writer: VS Code loses its connection to the workspace
@@ -207,13 +217,18 @@ export class IdeGateway {
     const close = () => {
       unwatch();
       this.upgrades.delete(socket);
-      upstream.destroy();
+      upstream?.destroy();
       socket.destroy();
     };
-    upstream.on('error', close);
-    upstream.on('close', close);
     socket.on('error', close);
     socket.on('close', close);
+    if (endpoint.connect) {
+      // on another host (issue 18): through its agent
+      endpoint.connect().then((u) => (connected(u), !socket.destroyed && handshake(u)), close);
+    } else {
+      const direct = net.connect(endpoint.port, endpoint.host, () => handshake(direct));
+      connected(direct);
+    }
   }
 
   /**
