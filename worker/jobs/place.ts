@@ -30,8 +30,12 @@ export async function placeJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
     if (local) await db.workspace.updateMany({ where: { id: ws.id, hostId: null }, data: { hostId: local.id } });
     else return void (await queues.forHost(LOCAL_HOST).builds.add('build', job.data, { deduplication: { id: buildDedupId(ws.id) } }));
   } else if (!ws.hostId) {
+    const began = Date.now();
     const labels = await hostLabelsAt(deps, ws, job.data.buildId);
+    const read = Date.now();
     const placement = placeWorkspace(await hostRooms(db), { labels });
+    // where a slow placement spends its time (BullMQ's job log; docs/benchmarks.md)
+    await job.log(`labels read from GitHub in ${read - began} ms, hosts weighed in ${Date.now() - read} ms`).catch(() => 0);
     if (!placement.host) {
       const reason = `${WAITING_FOR_HOST}: ${placement.reason}`;
       if (ws.stateReason !== reason) {
