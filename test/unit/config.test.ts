@@ -19,6 +19,15 @@ describe('loadConfig', () => {
     expect(c.githubApiUrl).toBe('http://127.0.0.1:9999/api/v3');
   });
 
+  it('wants BERTH_HOST_SECRET (32+ characters) on a worker whose host has an agent URL, and nothing on one machine', () => {
+    expect(loadConfig({}).BERTH_HOST_SECRET).toBeUndefined();
+    expect(() => loadConfig({ BERTH_HOST_URL: 'http://10.0.0.12:3100' })).toThrowError(/BERTH_HOST_SECRET: required once BERTH_HOST_URL is set/);
+    expect(() => loadConfig({ BERTH_HOST_URL: 'http://10.0.0.12:3100', BERTH_HOST_SECRET: 'short' })).toThrowError(/BERTH_HOST_SECRET: must be at least 32 characters/);
+    expect(loadConfig({ BERTH_HOST_URL: 'http://10.0.0.12:3100', BERTH_HOST_SECRET: 'k'.repeat(32) }).BERTH_HOST_SECRET).toBe('k'.repeat(32));
+    // the web process alone needs it only to reach such hosts (said when one is asked)
+    expect(() => loadConfig({ BERTH_ROLE: 'app', BERTH_HOST_URL: 'http://10.0.0.12:3100' })).not.toThrow();
+  });
+
   it('names every invalid variable', () => {
     expect(() => loadConfig({ PORT: 'abc', DATABASE_URL: 'mysql://x', BERTH_IDLE_TIMEOUT: 'soon' })).toThrowError(
       /PORT[\s\S]*DATABASE_URL: must be a postgresql:\/\/ URL[\s\S]*BERTH_IDLE_TIMEOUT/,
