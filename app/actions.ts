@@ -49,6 +49,9 @@ export async function queueBuild(
   return { workspace, build, duplicate: false };
 }
 
+/** when the pool refills after a claim whose start did not reach `running` (failed, or still going) */
+const REFILL_FALLBACK_MS = 5 * 60_000;
+
 /**
  * A new branch's workspace from the repository's warm pool (lib/warm-pool.ts), when it has a
  * ready member: only the atomic claim happens here (the webhook records and enqueues); the start
@@ -68,6 +71,8 @@ async function claimFromPool(
   const claimed = await claimWarmWorkspace(deps.db, repo, branch, sha);
   if (!claimed) return null;
   const workspace = Object.keys(fields).length ? await deps.db.workspace.update({ where: { id: claimed.id }, data: fields }) : claimed;
-  await deps.queues.enqueueWarm(repo.id);
+  // the refill is asked for when the claimed workspace serves (worker/jobs/start.ts), so it does
+  // not compete with that start for the CPU; this later one covers a start that never gets there
+  await deps.queues.enqueueWarm(repo.id, { delayMs: REFILL_FALLBACK_MS });
   return { workspace };
 }

@@ -197,8 +197,8 @@ export class Queues {
    * Brings a repository's warm pool to its size (berth.yml `workspace: { warm: N }`): after a
    * build of the default branch, a claim, a config change. Idempotent, so repeats are harmless.
    */
-  enqueueWarm(repositoryId: bigint) {
-    return this.maintenance.add('warm', { repositoryId: String(repositoryId) }, { removeOnComplete: true, removeOnFail: { count: 100 } });
+  enqueueWarm(repositoryId: bigint, opts: { delayMs?: number } = {}) {
+    return this.maintenance.add('warm', { repositoryId: String(repositoryId) }, { removeOnComplete: true, removeOnFail: { count: 100 }, ...(opts.delayMs ? { delay: opts.delayMs } : {}) });
   }
 
   enqueueReport(job: ReportJob) {

@@ -216,6 +216,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     });
     if (!done) await deps.runtime.stopServices(ws.id); // stopped or deleted meanwhile
     else await scheduleIdleStop(queues, done);
+    // a claimed pool member serves: now the pool refills (not while this start needs the CPU)
+    if (done && origin === 'warm-pool') await queues.enqueueWarm(ws.repositoryId);
     if (done && rollout) {
       // Switched: the gateways proxy to the new version once their lookup (0.25 s) expires;
       // requests already on their way to the old one finish within its stop grace.
