@@ -117,14 +117,14 @@ export const envSchema = z.object({
    * to be answered by the app; past it, a 503 with Retry-After (a browser: the waiting page)
    */
   /**
-   * nginx (Debian's nginx-light) in front of Berth's port, serving running workspaces' hosts
-   * straight from their containers (app/gateway/native-front.ts); off, or nginx missing: Berth's
-   * Node gateway serves them
+   * on: nginx (Debian's nginx-light) in front of Berth's port, serving running workspaces' hosts
+   * straight from their containers (app/gateway/native-front.ts); off (the default until its
+   * known gaps are closed, see README), or nginx missing: Berth's Node gateway serves them
    */
   BERTH_NATIVE_PROXY: z
     .string()
     .regex(/^(on|off)$/i, 'expected on or off')
-    .default('on')
+    .default('off')
     .transform((v) => v.toLowerCase() === 'on'),
   BERTH_WAKE_HOLD: limit.prefault('30s'),
   /**

@@ -36,9 +36,27 @@ export async function transition(
     return { ws, from };
   }, { maxWait: 15_000, timeout: 15_000 });
   if (!updated) return null;
+  await announceStateChange(updated.ws);
   void logStateChange(db, updated.ws, updated.from, reason, actor);
   await queues?.enqueueReport({ workspaceId });
   return updated.ws;
+}
+
+/**
+ * Told of every state change in this process, after it committed, and awaited (at most a
+ * second) before the caller goes on: the native proxy (app/gateway/native-routes.ts) stops
+ * routing to a workspace's containers before a stop stops them, so a request in between goes to
+ * Berth, which wakes the workspace, rather than to a container on its way out.
+ */
+export const stateChangeListeners = new Set<(ws: Workspace) => Promise<void> | void>();
+
+async function announceStateChange(ws: Workspace): Promise<void> {
+  if (!stateChangeListeners.size) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all([...stateChangeListeners].map((l) => Promise.resolve().then(() => l(ws)).catch(() => {}))),
+    new Promise((r) => (timer = setTimeout(r, 1000))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Every state change, one line: the history table has it too, but an operator reads the log first. */

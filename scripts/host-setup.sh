@@ -4,7 +4,8 @@
 #     operator's business and only checked when the docker CLI is there)
 #   - redis-server, unless REDIS_URL is set or a Redis answers on 127.0.0.1:6379/6389
 #     (Berth starts redis-server itself, with persistence, under BERTH_DATA_DIR)
-#   - nginx-light, optional (the native proxy in front of previews): installed as root on Debian
+#   - nginx-light, optional (BERTH_NATIVE_PROXY=on, the native proxy in front of previews):
+#     installed then as root on Debian
 # As root on Debian/Ubuntu it installs what is missing (docker.io, redis-server) and starts
 # dockerd when it does not run. Anywhere else it says exactly what to install or start and
 # exits 1, so `npm start` stops before it does anything.
@@ -31,10 +32,10 @@ fi
 if [ -z "${REDIS_URL:-}" ] && ! port_open 6379 && ! port_open 6389 && ! command -v redis-server >/dev/null 2>&1; then
   need_redis=1
 fi
-# nginx (Debian's nginx-light) serves running previews in front of Berth (BERTH_NATIVE_PROXY).
+# nginx (Debian's nginx-light) serves running previews in front of Berth (BERTH_NATIVE_PROXY=on).
 # Optional: without it Berth serves them itself and says so, so only root on Debian installs it,
 # and a failed install stops nothing. Its own service is not started (install_packages).
-if [ "${BERTH_NATIVE_PROXY:-on}" != "off" ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && is_root && is_debian_like; then
+if [ "${BERTH_NATIVE_PROXY:-off}" = "on" ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && is_root && is_debian_like; then
   (install_packages nginx-light) || log "could not install nginx-light: previews are served by Berth itself (slower)"
 fi
 [ "$need_docker" -eq 0 ] && [ "$need_redis" -eq 0 ] && exit 0

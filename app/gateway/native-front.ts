@@ -15,7 +15,7 @@ export interface FrontDoor {
 }
 
 /**
- * Opens Berth's port. With BERTH_NATIVE_PROXY on (the default) and nginx installed, nginx
+ * Opens Berth's port. With BERTH_NATIVE_PROXY=on and nginx installed, nginx
  * listens there (app/gateway/native-proxy.ts): running workspaces' hosts go straight to their
  * containers, everything else to Berth's Node server on a loopback port. Without nginx, or
  * when it cannot start, Berth's Node server listens there itself, as before, and the log says
@@ -31,7 +31,7 @@ export async function openFrontDoor(deps: Pick<AppDeps, 'db' | 'config'>, web: B
   if (!config.BERTH_NATIVE_PROXY) return direct();
   const binary = findNginx();
   if (!binary) {
-    log('native proxy off: nginx is not installed (apt-get install nginx-light); previews are served by Berth itself (slower). BERTH_NATIVE_PROXY=off silences this.');
+    log('native proxy off: nginx is not installed (apt-get install nginx-light); previews are served by Berth itself (slower).');
     return direct();
   }
   if (!net.isIP(host)) {
@@ -49,7 +49,7 @@ export async function openFrontDoor(deps: Pick<AppDeps, 'db' | 'config'>, web: B
       listenPort: port,
       berthPort,
       previewDomain: config.BERTH_PREVIEW_DOMAIN,
-      berthHostname: hostnameOf(config.berthUrl),
+      berthHostname: () => hostnameOf(config.berthUrl),
       onExit: log,
     });
   } catch (err) {
@@ -58,7 +58,7 @@ export async function openFrontDoor(deps: Pick<AppDeps, 'db' | 'config'>, web: B
     return direct();
   }
   web.gateway.behindNativeProxy = true;
-  const routes = new NativeRouteSync(deps, (r) => proxy.setRoutes(r));
+  const routes = new NativeRouteSync(deps, (r, immediate) => proxy.setRoutes(r, immediate));
   const activity = new ActivityLogTail(
     proxy.activityLog,
     (h, at) => {

@@ -14,8 +14,8 @@ export class NativeProxyUnavailable extends BerthError {
   }
 }
 
-/** route changes that come together (a rollout, several stops) are one reload */
-const RELOAD_DEBOUNCE_MS = 50;
+/** route changes found by the poll together (a rollout, several stops) are one reload */
+const RELOAD_DEBOUNCE_MS = 20;
 const START_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 3_000;
 
@@ -33,7 +33,8 @@ export interface NativeProxyOptions {
   listenPort: number;
   berthPort: number;
   previewDomain: string;
-  berthHostname: string;
+  /** BERTH_URL's hostname, read at each write (a test sets BERTH_URL once the port is known) */
+  berthHostname: () => string;
   /** told once when nginx exits on its own (it is started again) */
   onExit?: (message: string) => void;
 }
@@ -80,10 +81,20 @@ export class NativeProxy {
     return path.join(this.opts.dir, 'activity.log');
   }
 
-  /** the routes nginx serves; a change is written and reloaded (debounced) */
-  setRoutes(routes: NativeRoute[]): void {
+  /**
+   * The routes nginx serves; a change is written and reloaded, debounced, or with `immediate` at
+   * once, resolving when nginx's new worker serves them (a stop waits for that before it stops
+   * the containers).
+   */
+  async setRoutes(routes: NativeRoute[], immediate = false): Promise<void> {
     this.routes = routes;
-    if (this.render() === this.written || this.reloadTimer) return;
+    if (this.render() === this.written) return;
+    if (immediate) {
+      clearTimeout(this.reloadTimer);
+      this.reloadTimer = undefined;
+      return this.reload();
+    }
+    if (this.reloadTimer) return;
     this.reloadTimer = setTimeout(() => {
       this.reloadTimer = undefined;
       void this.reload();
@@ -121,7 +132,7 @@ export class NativeProxy {
       dir: this.opts.dir,
       tempDir: this.tempDir,
       previewDomain: this.opts.previewDomain,
-      berthHostname: this.opts.berthHostname,
+      berthHostname: this.opts.berthHostname(),
       workerUser: process.getuid?.() === 0 ? 'nobody nogroup' : undefined,
       routes: this.routes,
     };
@@ -139,8 +150,12 @@ export class NativeProxy {
   private async reload(): Promise<void> {
     if (this.closing) return;
     try {
+      const pid = this.child?.pid;
+      const before = pid ? await workersOf(pid) : [];
       await this.writeConfig();
       this.child?.kill('SIGHUP');
+      // the new configuration serves once a new worker runs (the old ones finish what they have)
+      for (let i = 0; pid && i < 100 && (await workersOf(pid)).every((w) => before.includes(w)); i++) await new Promise((r) => setTimeout(r, 5));
     } catch {
       // the folder is gone or full: the next change tries again
       this.written = '';
@@ -193,6 +208,12 @@ async function stopLeftover(dir: string): Promise<void> {
     return;
   }
   for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** nginx's worker processes: its master's children */
+async function workersOf(pid: number): Promise<string[]> {
+  const text = await fs.readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text.split(' ').filter(Boolean);
 }
 
 function answers(host: string, port: number): Promise<boolean> {

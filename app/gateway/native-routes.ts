@@ -1,5 +1,6 @@
 import type { AppDeps } from '../deps.js';
 import { serviceEndpointsOf, serviceHostLabel } from '../../lib/preview-domain.js';
+import { stateChangeListeners } from '../../lib/workspaces.js';
 import { validRoute, type NativeRoute } from './nginx-config.js';
 
 /**
@@ -41,17 +42,21 @@ export function routesOf(ws: Row): NativeRoute[] {
 export class NativeRouteSync {
   private timer?: NodeJS.Timeout;
   private byHost = new Map<string, { id: string; idleTimeoutSec: number }>();
-  private running = false;
+  private running?: Promise<void>;
+  /** a state change made in this process (the worker of `npm start`): routes follow before it goes on */
+  private readonly onStateChange = () => this.refresh(true);
 
+  /** `apply` resolves once nginx serves the routes (immediate: true) */
   constructor(
     private readonly deps: Pick<AppDeps, 'db' | 'config'>,
-    private readonly apply: (routes: NativeRoute[]) => void,
+    private readonly apply: (routes: NativeRoute[], immediate: boolean) => Promise<void> | void,
   ) {}
 
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => void this.refresh(), ROUTE_POLL_MS);
     this.timer.unref();
+    stateChangeListeners.add(this.onStateChange);
   }
 
   /** the workspace behind a routed host name (as nginx's `$host` has it), if any */
@@ -59,10 +64,19 @@ export class NativeRouteSync {
     return this.byHost.get(host);
   }
 
-  /** read now (a state change this process made) rather than at the next poll */
-  async refresh(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+  /** reads the serving workspaces; `immediate`: a state change, which waits for nginx to have them */
+  refresh(immediate = false): Promise<void> {
+    if (this.running && !immediate) return this.running;
+    // after any read in flight, which may have started before the change
+    const next = (this.running ?? Promise.resolve()).then(() => this.read(immediate));
+    const mine = next.finally(() => {
+      if (this.running === mine) this.running = undefined;
+    });
+    this.running = mine;
+    return mine;
+  }
+
+  private async read(immediate: boolean): Promise<void> {
     try {
       const rows = await this.deps.db.workspace.findMany({
         // only workspaces on this machine (issue 18): another host's containers are reached through its agent, by Berth
@@ -75,15 +89,14 @@ export class NativeRouteSync {
       const idle = new Map(rows.map((r) => [r.id, r.idleTimeoutSec]));
       for (const r of routes) byHost.set(`${r.label}.${domain}`, { id: r.workspaceId, idleTimeoutSec: idle.get(r.workspaceId)! });
       this.byHost = byHost;
-      this.apply(routes);
+      await this.apply(routes, immediate);
     } catch {
       // PostgreSQL away: the routes stay as they were (running previews keep serving)
-    } finally {
-      this.running = false;
     }
   }
 
   close(): void {
     clearInterval(this.timer);
+    stateChangeListeners.delete(this.onStateChange);
   }
 }

@@ -114,7 +114,7 @@ describe('native proxy (nginx) in front of Berth', () => {
     fake.createRepo('acme', 'shop', { installationId, private: false });
     fake.createRepo('acme', 'vault', { installationId, private: true });
     fake.setPermission('acme', 'vault', 'rita-reader', 'read');
-    berth = await startTestBerth(fake, { BERTH_WAKE_HOLD: '40s' });
+    berth = await startTestBerth(fake, { BERTH_WAKE_HOLD: '40s', BERTH_NATIVE_PROXY: 'on' });
     expect(berth.front.native, berth.logs.join('\n')).toBe(true);
     await push('shop', 'feature/fast', IDLE_S);
     // the private one keeps the default idle timeout: only a signed-in request could wake it
@@ -255,7 +255,7 @@ describe('without the native proxy', () => {
     // a data folder nginx's configuration cannot name
     const dir = `/tmp/berth native ${process.pid}`;
     try {
-      await withBerth({ BERTH_DATA_DIR: dir }, async (berth) => {
+      await withBerth({ BERTH_DATA_DIR: dir, BERTH_NATIVE_PROXY: 'on' }, async (berth) => {
         expect(berth.front.native).toBe(false);
         expect((await getWithHost(berth.port, `localhost:${berth.port}`, '/healthz')).status).toBe(200);
         const said = berth.logs.filter((l) => l.includes('native proxy off'));

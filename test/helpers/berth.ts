@@ -60,6 +60,8 @@ export async function startTestBerth(fake: FakeGitHubLike, env: Record<string, s
     PORT: '0',
     // many test Berths run at once: SSH only where a test asks for it, on a port it chose
     BERTH_SSH_PORT: 'off',
+    // BERTH_NATIVE_PROXY=on in the test's environment runs a suite with nginx in front (app/gateway/native-front.ts)
+    ...(process.env.BERTH_NATIVE_PROXY ? { BERTH_NATIVE_PROXY: process.env.BERTH_NATIVE_PROXY } : {}),
     ...env,
   };
   // PORT=0 picks a free port; BERTH_URL needs it, so listen first and patch the config after.
