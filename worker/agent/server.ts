@@ -8,6 +8,7 @@ import { LABELS } from '../runtime/docker.js';
 import { handleExec } from './exec.js';
 import { refuseSocket } from './refuse.js';
 import type { WorkspaceAccess } from '../../lib/workspace-access.js';
+import { ConfigurationError } from '../../lib/errors.js';
 
 /** a request the agent will not carry out (not a fault of the host) */
 class AgentRefusal extends Error {}
@@ -229,6 +230,12 @@ function refuse(res: ServerResponse, status: number, reason: string) {
 export async function startHostAgent(url: string, opts: HostAgentOptions): Promise<HostAgent> {
   const agent = new HostAgent(opts);
   const u = new URL(url);
-  await agent.listen(Number(u.port) || (u.protocol === 'https:' ? 443 : 80));
+  const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+  try {
+    await agent.listen(port);
+  } catch (err) {
+    throw new ConfigurationError(`BERTH_HOST_URL: the host agent cannot listen on port ${port} (${(err as Error).message}); choose another port in BERTH_HOST_URL`);
+  }
+  opts.log?.(`host agent listening on port ${port} (BERTH_HOST_URL ${url})`);
   return agent;
 }
