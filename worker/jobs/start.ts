@@ -118,8 +118,9 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       }
     } else if (ws.claimedAt && ws.runningSha === null) {
       // a warm pool member this branch claimed: its disk holds the default branch, prepared
-      await progress(`checking out ${ws.branch} at ${build.sha.slice(0, 7)} on the disk from the warm pool`);
+      await progress(`checking out ${ws.branch} at ${build.sha.slice(0, 7)} on the disk from the warm pool`, 'checkout');
       checkoutMoved = await switchClaimedCheckout(deps, ws, build, spec, log);
+      origin = 'warm-pool';
     } else if (ws.runningSha !== build.sha) {
       await progress(`updating the checkout to ${build.sha.slice(0, 7)}`);
       checkoutMoved = await updateCheckout(deps, ws, build, spec, log);
@@ -192,7 +193,11 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await deps.runtime.waitHealthy(spec, endpoint, service.port!, service.health ?? '/', deps.config.BERTH_HEALTH_TIMEOUT);
     }
     // a warm pool member is prepared now: its containers go, its disk waits for a new branch
-    if (ws.poolMember) return void (await finishFill(deps, ws, build, log));
+    if (ws.poolMember) {
+      timer.end();
+      await db.workspace.update({ where: { id: ws.id }, data: { startSteps: timer.list() as never, ...(origin ? { diskOrigin: origin } : {}) } });
+      return void (await finishFill(deps, ws, build, log));
+    }
     const ideService = ideServiceOf(deps, spec, config, log);
     // a rollout leaves a running VS Code alone: its session (open files, terminals) goes on
     const keepsIde = Boolean(rollout && ideService && ws.ideState === 'running');
