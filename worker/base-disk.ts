@@ -107,6 +107,13 @@ export async function startFromBaseDisk(
     timer.begin('copy');
     const copy = await deps.runtime.copyDisk(baseDiskSpec(base, spec), spec, { part: 'all', timeoutMs: deps.config.BERTH_TASK_TIMEOUT });
     timer.end();
+    if (copy.volumes === 0) {
+      // its volumes are on another engine (a workspace placed on another host): start fresh
+      log.line('==> disk: fresh (the base disk is not on this Docker engine)');
+      await keepCheckout(ws.id, build.sha, checkout.dir);
+      handedBack = true;
+      return null;
+    }
     log.line(`==> disk: a copy of the base disk (${base.sha.slice(0, 7)}): ${copy.volumes} volume${copy.volumes === 1 ? '' : 's'}, ${Math.round(copy.bytes / 1024 / 1024)} MiB by ${copy.method === 'reflink' ? 'reflink (shared blocks)' : 'streaming copy'} in ${copy.durationMs} ms`);
     await progress(`checking out ${branch} at ${build.sha.slice(0, 7)} on the copied disk`);
     timer.begin('checkout');

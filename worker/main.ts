@@ -74,7 +74,8 @@ export async function startWorker(opts: StartWorkerOptions) {
       // A stop or delete wins over a start that only waits for VS Code: that wait ends now
       // instead of holding the workspace's lock until the IDE answers (BERTH_IDE_TIMEOUT).
       // Not a delete that may be refused (unsaved work): it leaves the workspace running.
-      const key = job.data.workspaceId ?? job.name;
+      // a base disk is prepared beside its default branch's workspace, not in its way (one at a time)
+      const key = job.name === 'base-disk' ? 'base-disk' : (job.data.workspaceId ?? job.name);
       const interrupting = Boolean(job.data.workspaceId) && ((job.name === 'stop' && job.data.actor !== 'idle') || (job.name === 'delete' && !job.data.refuseIfUnsaved));
       if (interrupting) interrupts.interrupt(key, `the workspace is being ${job.name === 'stop' ? 'stopped' : 'deleted'}`);
       await lock.run(key, () => {
