@@ -273,7 +273,7 @@ function rollsOut(deps: WorkerDeps, ws: Workspace, build: Build, data: Workspace
  * version keeps serving, and the workspace says so.
  */
 async function keepRunningVersion(deps: WorkerDeps, ws: Workspace, build: Build, rollout: Rollout | null, err: unknown, log: BuildLog): Promise<void> {
-  const message = await explainWorkspaceFailure(deps.runtime, ws.slug, 'start', userMessage(err), err instanceof StepFailedError ? err.logTail : undefined);
+  const message = await explainWorkspaceFailure(deps.runtime, ws.diskSlug ?? ws.slug, 'start', userMessage(err), err instanceof StepFailedError ? err.logTail : undefined);
   const tail = err instanceof StepFailedError && err.logTail ? `\n${err.logTail}` : '';
   log.line(`error: ${message}${tail}`);
   log.line(`==> ${build.sha.slice(0, 7)} did not start; ${ws.runningSha?.slice(0, 7)} keeps running`);
