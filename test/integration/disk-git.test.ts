@@ -28,7 +28,7 @@ function spec(name: string): WorkspaceRunSpec {
     workspaceId: `test-h1dg-${RUN}-${name}`,
     slug: `h1dg-${RUN}-${name}`,
     memoryBytes: 0,
-    nanoCpus: 0,
+    cpus: 0,
     services: [{ name: 'web', image: BASE_IMAGE_TAG, env: {}, mountsWorkspace: true }],
   };
 }

@@ -216,7 +216,7 @@ describe('workspace transitions under races (real PostgreSQL)', () => {
       // just exited (e.g. dockerd shutting down): the restart policy gets its chance first
       expect(await judge(web({ state: 'exited', exitCode: 0, finishedAt: ago(1000) }))).toEqual({ action: 'none' });
       expect(await judge(web({ state: 'running', oomKilled: true, restartCount: 1 }))).toMatchObject({ action: 'fail', reason: 'service web was killed: out of memory (limit 64m per container)' });
-      expect(await judge(web({ state: 'restarting', restartCount: 12 }))).toMatchObject({ action: 'fail', reason: 'service web keeps crashing (restarted 12 times)' });
+      expect(await judge(web({ state: 'crash-looping', restartCount: 12 }))).toMatchObject({ action: 'fail', reason: 'service web keeps crashing (restarted 12 times)' });
       expect(await judge(web({ ip: '10.0.0.7' }))).toMatchObject({ action: 'refresh', previewHost: '10.0.0.7' });
       expect(await judge([{ service: 'db', containerId: 'c2', state: 'running' }])).toMatchObject({ action: 'restart', reason: 'the container of service web vanished' });
       runtime.statuses.delete(ws.id);

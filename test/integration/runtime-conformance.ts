@@ -40,7 +40,7 @@ export function runtimeConformance(name: string, factory: () => Promise<Conforma
     const spec = (key: string, services: ServiceRunSpec[] = [web()]): WorkspaceRunSpec => {
       const workspaceId = `conf-${RUN}-${key}`;
       made.add(workspaceId);
-      return { workspaceId, slug: `conf-${RUN}-${key}`, services, memoryBytes: 256 * 1024 ** 2, nanoCpus: 1e9 };
+      return { workspaceId, slug: `conf-${RUN}-${key}`, services, memoryBytes: 256 * 1024 ** 2, cpus: 1 };
     };
     const web = (over: Partial<ServiceRunSpec> = {}): ServiceRunSpec => ({
       name: 'web',

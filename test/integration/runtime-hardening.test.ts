@@ -47,7 +47,7 @@ const workspaceId = (name: string) => `test-h4-${RUN}-${name}`;
 const slugOf = (name: string) => `h4-${RUN}-${name}`;
 
 function spec(name: string, services: ServiceRunSpec[], over: Partial<WorkspaceRunSpec> = {}): WorkspaceRunSpec {
-  return { workspaceId: workspaceId(name), slug: slugOf(name), services, memoryBytes: 256 * 1024 ** 2, nanoCpus: 1e9, pidsLimit: 128, ...over };
+  return { workspaceId: workspaceId(name), slug: slugOf(name), services, memoryBytes: 256 * 1024 ** 2, cpus: 1, pidsLimit: 128, ...over };
 }
 
 function service(over: Partial<ServiceRunSpec> = {}): ServiceRunSpec {
@@ -149,7 +149,7 @@ describe('builds get the workspace limits', () => {
     const ctx = await makeContext('build-caps', {
       Dockerfile: 'FROM berth-base:node20\nRUN echo "mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)" && echo "cpu=$(cat /sys/fs/cgroup/cpu*/cpu.cfs_quota_us 2>/dev/null | head -1 || cat /sys/fs/cgroup/cpu.max)"\n',
     });
-    const opts = buildOpts(ctx, { noCache: true, memoryBytes: 300 * 1024 ** 2, nanoCpus: 5e8 });
+    const opts = buildOpts(ctx, { noCache: true, memoryBytes: 300 * 1024 ** 2, cpus: 0.5 });
     await runtime.buildImage(opts);
     const log = opts.logs.join('');
     expect(log).toMatch(new RegExp(`mem=${300 * 1024 ** 2}\\b`));

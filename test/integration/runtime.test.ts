@@ -70,7 +70,7 @@ async function makeContext(name: string, files: Record<string, string>): Promise
 }
 
 function spec(name: string, services: ServiceRunSpec[], over: Partial<WorkspaceRunSpec> = {}): WorkspaceRunSpec {
-  return { workspaceId: workspaceId(name), slug: slugOf(name), services, memoryBytes: 256 * 1024 ** 2, nanoCpus: 1e9, ...over };
+  return { workspaceId: workspaceId(name), slug: slugOf(name), services, memoryBytes: 256 * 1024 ** 2, cpus: 1, ...over };
 }
 
 function webService(over: Partial<ServiceRunSpec> = {}): ServiceRunSpec {

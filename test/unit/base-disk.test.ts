@@ -44,7 +44,7 @@ const spec: WorkspaceRunSpec = {
   workspaceId: 'w1',
   slug: 'feature-x-shop',
   memoryBytes: 1,
-  nanoCpus: 1,
+  cpus: 1,
   services: [{ name: 'web', image: 'i', env: { A: '1' }, mountsWorkspace: true, data: '/data' }],
 };
 

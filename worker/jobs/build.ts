@@ -97,7 +97,7 @@ export async function buildJob(deps: WorkerDeps, job: Job<BuildJob>): Promise<vo
           timeoutMs: deps.config.BERTH_BUILD_TIMEOUT,
           service: service.name,
           memoryBytes: deps.config.memoryLimitBytes,
-          nanoCpus: Math.round(deps.config.BERTH_CPU_LIMIT * 1e9),
+          cpus: deps.config.BERTH_CPU_LIMIT,
           onLog: log.write,
         });
       } else {

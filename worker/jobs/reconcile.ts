@@ -169,7 +169,7 @@ export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<
   if (containers.length === 0) return { action: 'stop', reason: 'its containers vanished' };
   const oom = containers.find((c) => c.oomKilled);
   if (oom) return { action: 'fail', reason: `service ${oom.service} was killed: out of memory (limit ${deps.config.BERTH_MEMORY_LIMIT} per container)` };
-  const looping = containers.find((c) => c.state === 'restarting' && (c.restartCount ?? 0) >= CRASH_LOOP_RESTARTS);
+  const looping = containers.find((c) => c.state === 'crash-looping' && (c.restartCount ?? 0) >= CRASH_LOOP_RESTARTS);
   if (looping) {
     const reason = `service ${looping.service} keeps crashing (restarted ${looping.restartCount} times)`;
     return { action: 'fail', reason: await explainWorkspaceFailure(deps.runtime, ws.slug, 'service', reason, await deps.runtime.containerLogTail(looping.containerId)) };
@@ -177,10 +177,10 @@ export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<
   const expected = await expectedServices(deps, ws.currentBuildId);
   const missing = expected.filter((name) => !containers.some((c) => c.service === name));
   if (missing.length) return { action: 'restart', reason: `the container of service ${missing[0]} vanished` };
-  const dead = containers.find((c) => isDead(c) && (c.state === 'removed' || !c.finishedAt || Date.now() - Date.parse(c.finishedAt) >= DEAD_GRACE_MS));
+  const dead = containers.find((c) => isDead(c) && (c.state === 'gone' || !c.finishedAt || Date.now() - Date.parse(c.finishedAt) >= DEAD_GRACE_MS));
   if (dead) {
-    const reason = `service ${dead.service} ${dead.state === 'removed' ? 'vanished' : `has ${dead.state}`}${dead.exitCode !== undefined ? ` (exit code ${dead.exitCode})` : ''}`;
-    const tail = dead.state === 'removed' ? '' : await deps.runtime.containerLogTail(dead.containerId);
+    const reason = `service ${dead.service} ${dead.state === 'gone' ? 'vanished' : 'has exited'}${dead.exitCode !== undefined ? ` (exit code ${dead.exitCode})` : ''}`;
+    const tail = dead.state === 'gone' ? '' : await deps.runtime.containerLogTail(dead.containerId);
     return { action: 'restart', reason: await explainWorkspaceFailure(deps.runtime, ws.slug, 'service', reason, tail) };
   }
   const preview = containers.find((c) => c.service === ws.previewService);
@@ -196,7 +196,7 @@ export async function diagnose(deps: WorkerDeps, ws: RunningWorkspace): Promise<
 }
 
 function isDead(c: ContainerStatus): boolean {
-  return ['exited', 'dead', 'created', 'removed'].includes(c.state);
+  return c.state === 'exited' || c.state === 'gone';
 }
 
 async function expectedServices(deps: WorkerDeps, buildId: string | null): Promise<string[]> {

@@ -5,7 +5,7 @@ import { repairRunning } from './reconcile.js';
 
 /**
  * `/berth status`, and the reconciler's and the gateway's repair requests: compares what the
- * database says with what Docker runs and repairs the record (a running workspace whose
+ * database says with what the engine runs and repairs the record (a running workspace whose
  * containers vanished is stopped, one that was OOM-killed is failed, a dead service is
  * restarted, a preview service that came back on another IP is followed; a stopped
  * workspace's leftover containers are stopped), then shows the result on GitHub.
@@ -17,7 +17,7 @@ export async function statusJob(deps: WorkerDeps, job: Job<WorkspaceJob>): Promi
   if (ws.state === 'running') {
     await repairRunning(deps, ws, actor);
   } else if (ws.state === 'stopped' || ws.state === 'failed') {
-    if ((await deps.runtime.status(ws.id)).some((c) => c.state === 'running' || c.state === 'restarting')) await deps.runtime.stopServices(ws.id);
+    if ((await deps.runtime.status(ws.id)).some((c) => c.state !== 'exited' && c.state !== 'gone')) await deps.runtime.stopServices(ws.id);
   }
   await deps.queues.enqueueReport({ workspaceId: ws.id });
 }

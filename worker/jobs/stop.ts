@@ -107,5 +107,5 @@ async function stopKept(deps: WorkerDeps, ws: Workspace, data: WorkspaceJob, unt
 async function diskSpec(deps: WorkerDeps, ws: Workspace): Promise<WorkspaceRunSpec> {
   const build = ws.currentBuildId ? await deps.db.build.findUnique({ where: { id: ws.currentBuildId } }) : null;
   if (build?.state === 'succeeded' && build.config) return runSpec(deps, ws, build, build.config as unknown as RepoConfig);
-  return { workspaceId: ws.id, slug: ws.diskSlug ?? ws.slug, services: [], memoryBytes: deps.config.memoryLimitBytes, nanoCpus: Math.round(deps.config.BERTH_CPU_LIMIT * 1e9) };
+  return { workspaceId: ws.id, slug: ws.diskSlug ?? ws.slug, services: [], memoryBytes: deps.config.memoryLimitBytes, cpus: deps.config.BERTH_CPU_LIMIT };
 }

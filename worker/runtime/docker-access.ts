@@ -2,7 +2,7 @@ import { PassThrough, type Duplex } from 'node:stream';
 import Dockerode from 'dockerode';
 import type { ContainerView, Endpoint, ExecRequest, ExecSession, IdeContainerInfo, WorkspaceAccess, WorkspaceShell } from '../../lib/workspace-access.js';
 import { personIdeName } from '../../lib/workspace-access.js';
-import { LABELS } from './docker.js';
+import { LABELS } from './docker-spec.js';
 import { CODE_SERVER_PORT } from './types.js';
 
 /** the role label of the code-server containers (the workspace's, and people's copies) */

@@ -4,8 +4,12 @@
  * Every object it creates carries `berth.workspace` and `berth.slug` labels, so the reconciler
  * and `removeWorkspace` find them by label, never by guessing names. Names are still
  * deterministic (`berth-<slug>-…`) so an operator running `docker ps` can tell what is what.
+ *
+ * Split by role: docker-spec.ts says what each container, volume and build is (pure, unit-tested
+ * without an engine), docker-events.ts follows deaths, docker-errors.ts maps the engine's errors,
+ * docker-access.ts is the web's door (WorkspaceAccess); this class does the steps on the engine.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +25,31 @@ import { ensureToolsImage } from './tools-image.js';
 import { LogTail, demuxBuffer, textSink } from './logs.js';
 import { execInContainer } from './exec.js';
 import { CODE_SERVER_PORT } from './types.js';
+import {
+  CRASH_LOOP_RESTARTS,
+  LABELS,
+  WORKSPACE_DIR,
+  buildQuery,
+  commandOf,
+  configHash,
+  containerConfig,
+  dependencyOrder,
+  dockerNames,
+  findService,
+  healthConfig,
+  labelFilter,
+  labelsOf,
+  serviceState,
+  shellCommand,
+  startOrder,
+  workspaceMount,
+  type Role,
+} from './docker-spec.js';
+import { abortError, builtByBerth, dockerReason, ignoreNotFound, statusOf } from './docker-errors.js';
+import { watchDeaths, type DockerEvent } from './docker-events.js';
+
+// where other modules have always found them
+export { LABELS, WORKSPACE_CAPABILITIES, dockerNames } from './docker-spec.js';
 import type {
   BuildImageOptions,
   BuiltImage,
@@ -45,47 +74,12 @@ import type {
   WorkspaceVolume,
 } from './types.js';
 
-export const LABELS = {
-  workspace: 'berth.workspace',
-  slug: 'berth.slug',
-  service: 'berth.service',
-  role: 'berth.role',
-  /** which Berth owns the object: several Berths (or test runs) may share one Docker engine */
-  instance: 'berth.instance',
-  /** a hash of a service container's configuration: a rollout keeps a container whose hash is unchanged */
-  config: 'berth.config',
-} as const;
-
-type Role = 'service' | 'task' | 'ide';
-
-/**
- * Slugs and service names are lower-case letters, digits and hyphens: `_` and `.` appear in
- * neither, so every name below splits into its slug and the rest one way only. (Joined with
- * hyphens, `berth-a-b-c` was slug `a-b` + service `c` and slug `a` + service `b-c` alike.)
- * The workspace disk keeps its name (no other volume Berth makes now ends in `-workspace`),
- * which is also the name an operator gives a disk of their own for Berth to adopt.
- */
-export const dockerNames = {
-  network: (slug: string) => `berth-${slug}`,
-  workspaceVolume: (slug: string) => `berth-${slug}-workspace`,
-  dataVolume: (slug: string, service: string) => `berth-${slug}_${service}.data`,
-  /** before Berth used `_`: existing workspaces keep their data volumes under this name */
-  legacyDataVolume: (slug: string, service: string) => `berth-${slug}-data-${service}`,
-  container: (slug: string, service: string) => `berth-${slug}_${service}`,
-  /** a dot cannot appear in a service name, so these never collide with a service's */
-  ideContainer: (slug: string) => `berth-${slug}.ide`,
-  ideVolume: (slug: string) => `berth-${slug}.ide`,
-  /** a compose named volume of the workspace (names may hold `_` and `.`: after `.vol-`, the slug is behind) */
-  namedVolume: (slug: string, volume: string) => `berth-${slug}.vol-${volume}`,
-};
-
 /** where the IDE container sees the code-server install (read-only) and keeps its state */
 const IDE_INSTALL_DIR = '/opt/berth-ide';
 const IDE_HOME = '/var/lib/berth-ide';
 /** VS Code's first screen is the repository, not its walkthrough; users may change these. */
 const IDE_SETTINGS = { 'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false, 'telemetry.telemetryLevel': 'off' };
 
-const WORKSPACE_DIR = '/workspace';
 const BUILD_TAIL_LINES = 30;
 const TASK_TAIL_LINES = 20;
 const FAILURE_TAIL_LINES = 30;
@@ -97,16 +91,6 @@ const HEALTH_TRY_TIMEOUT_MS = 2_000;
 const HEALTH_INTERVAL_MS = 25;
 /** how long a task killed for its time limit gets to disappear before Berth gives up waiting */
 const TASK_KILL_GRACE_MS = 15_000;
-/**
- * What a dev server, a database image's entrypoint (postgres: chown its data folder as root,
- * then drop to its own user) and a package manager need; the rest of Docker's defaults go:
- * NET_RAW (forged packets, ARP spoofing on the workspace network), MKNOD, SYS_CHROOT,
- * SETFCAP, SETPCAP, AUDIT_WRITE.
- */
-export const WORKSPACE_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETUID', 'SETGID', 'KILL', 'NET_BIND_SERVICE'];
-/** Restarts (100 ms, doubling) before a crashing service counts as broken: about 3 s of grace. */
-const CRASH_LOOP_RESTARTS = 5;
-
 interface BuildEvent {
   stream?: string;
   status?: string;
@@ -115,11 +99,6 @@ interface BuildEvent {
   error?: string;
   errorDetail?: { message?: string };
   aux?: { ID?: string };
-}
-
-interface DockerEvent {
-  status?: string;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
 export class DockerRuntime implements Runtime {
@@ -1041,16 +1020,16 @@ export class DockerRuntime implements Runtime {
   }
 
   private async containerStatus(c: Dockerode.ContainerInfo): Promise<ContainerStatus> {
-    const base = { service: c.Labels[LABELS.service]!, containerId: c.Id, state: c.State };
+    const base = { service: c.Labels[LABELS.service]!, containerId: c.Id, state: serviceState(c.State, 0) };
     const info = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
-    if (!info) return { ...base, state: 'removed' };
+    if (!info) return { ...base, state: 'gone' };
     const ip = info.NetworkSettings.Networks[dockerNames.network(c.Labels[LABELS.slug] ?? '')]?.IPAddress || undefined;
     // Its restart policy may have brought it back already: then only the events tell.
     let oomKilled = info.State.OOMKilled || this.oomDeaths.has(c.Id);
     if (!oomKilled && info.RestartCount > 0) oomKilled = (await this.lastExit(info).catch(() => ({ oomKilled: false }))).oomKilled;
     return {
       ...base,
-      state: info.State.Status,
+      state: serviceState(info.State.Status, info.RestartCount),
       ip,
       restartCount: info.RestartCount,
       oomKilled,
@@ -1101,77 +1080,7 @@ export class DockerRuntime implements Runtime {
    * stream ends (the engine restarted) it reconnects, replaying from the last event seen.
    */
   watch(onDeath: (death: ContainerDeath) => void, log: (msg: string) => void = () => {}): { close(): void } {
-    let closed = false;
-    let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
-    let since = Math.floor(Date.now() / 1000);
-    const seen = new Set<string>();
-    const ooms = new Map<string, number>();
-    const onEvent = (event: DockerEvent & { id?: string; time?: number; timeNano?: number; Action?: string }) => {
-      const key = `${event.timeNano}:${event.id}:${event.Action ?? event.status}`;
-      if (seen.has(key)) return; // replayed after a reconnect
-      seen.add(key);
-      if (seen.size > 1000) seen.delete(seen.values().next().value!);
-      if (event.time) since = event.time;
-      const id = event.id ?? event.Actor?.ID;
-      const attrs = event.Actor?.Attributes ?? {};
-      const action = event.Action ?? event.status;
-      if (!id || !attrs[LABELS.workspace]) return;
-      if (action === 'oom') {
-        ooms.set(id, Date.now());
-        return;
-      }
-      if (action !== 'die') return;
-      const oomAt = ooms.get(id);
-      ooms.delete(id);
-      const oomKilled = oomAt !== undefined && Date.now() - oomAt < 60_000;
-      if (oomKilled) {
-        this.oomDeaths.set(id, Date.now());
-        if (this.oomDeaths.size > 1000) this.oomDeaths.delete(this.oomDeaths.keys().next().value!);
-      }
-      onDeath({ workspaceId: attrs[LABELS.workspace]!, service: attrs[LABELS.service] ?? '', containerId: id, exitCode: Number(attrs.exitCode ?? -1), oomKilled });
-    };
-    const follow = async () => {
-      let failures = 0;
-      while (!closed) {
-        try {
-          const filters = { type: ['container' as const], event: ['die', 'oom'], label: [`${LABELS.instance}=${this.instance}`, `${LABELS.role}=service`] };
-          stream = (await this.docker.getEvents({ since, filters })) as typeof stream;
-          if (failures) log(`Docker events: reconnected to ${this.engineAddress()}`);
-          failures = 0;
-          if (closed) break;
-          let buffered = '';
-          await new Promise<void>((resolve) => {
-            stream!.on('data', (chunk: Buffer) => {
-              buffered += chunk.toString('utf8');
-              let nl: number;
-              while ((nl = buffered.indexOf('\n')) >= 0) {
-                const line = buffered.slice(0, nl).trim();
-                buffered = buffered.slice(nl + 1);
-                if (!line) continue;
-                try {
-                  onEvent(JSON.parse(line));
-                } catch {
-                  /* not an event */
-                }
-              }
-            });
-            stream!.on('end', resolve);
-            stream!.on('close', resolve);
-            stream!.on('error', () => resolve());
-          });
-        } catch (err) {
-          if (failures++ === 0) log(`Docker events: ${dockerReason(err)}; retrying`);
-        }
-        if (!closed) await sleep(Math.min(1000 * 2 ** Math.min(failures, 3), 5000));
-      }
-    };
-    void follow();
-    return {
-      close() {
-        closed = true;
-        stream?.destroy?.();
-      },
-    };
+    return watchDeaths(this.docker, { instance: this.instance, engineAddress: () => this.engineAddress(), oomDeaths: this.oomDeaths }, onDeath, log);
   }
 
   async listWorkspaceIds(): Promise<string[]> {
@@ -1202,99 +1111,6 @@ export class DockerRuntime implements Runtime {
   private listContainers(workspaceId: string, role?: Role): Promise<Dockerode.ContainerInfo[]> {
     return this.docker.listContainers({ all: true, filters: labelFilter(workspaceId, role) });
   }
-}
-
-// --- container configuration -------------------------------------------------------------------
-
-/** `dataVolume`: the service's data volume as found on the engine (see dataVolumeOf) */
-function containerConfig(spec: WorkspaceRunSpec, service: ServiceRunSpec, role: Role, instance: string, dataVolume?: string): Dockerode.ContainerCreateOptions {
-  const network = dockerNames.network(spec.slug);
-  return {
-    Image: service.image,
-    Env: envList(service),
-    // compose's working_dir; else /workspace when the checkout is there (berth.yml), else the image's
-    WorkingDir: service.workingDir ?? (service.mountsWorkspace && !service.checkoutMount ? WORKSPACE_DIR : undefined),
-    ...(service.user ? { User: service.user } : {}),
-    Labels: { ...labelsOf(spec, service.name, role), [LABELS.instance]: instance },
-    HostConfig: {
-      NetworkMode: network,
-      Mounts: mountsFor(spec, service, dataVolume),
-      ...limits(spec),
-      ...hardening(),
-      // tini as PID 1: SIGTERM reaches the app (a bare node/sh as PID 1 ignores it, turning
-      // every stop into a kill after the timeout) and zombies of dev servers get reaped.
-      Init: true,
-      // Services survive a dockerd restart; tasks must never run twice.
-      RestartPolicy: { Name: role === 'service' ? 'unless-stopped' : 'no' },
-      // Explicit json-file: we read logs back through the API, and dev servers are chatty.
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-    },
-    NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [service.name] } } },
-  };
-}
-
-function limits(spec: WorkspaceRunSpec): Dockerode.HostConfig {
-  const out: Dockerode.HostConfig = {};
-  if (spec.memoryBytes > 0) {
-    out.Memory = spec.memoryBytes;
-    // Without this, cgroup v1 hands out as much swap again and OOM kills come late or never.
-    out.MemorySwap = spec.memoryBytes;
-  }
-  if (spec.nanoCpus > 0) out.NanoCpus = spec.nanoCpus;
-  if (spec.pidsLimit && spec.pidsLimit > 0) out.PidsLimit = spec.pidsLimit;
-  return out;
-}
-
-/**
- * Code from a branch runs here: no setuid binary (sudo, su) may raise its privileges, and only
- * the capabilities in WORKSPACE_CAPABILITIES remain. A root process inside stays root in its
- * container (chown, bind :80) but cannot gain more.
- */
-function hardening(): Dockerode.HostConfig {
-  return { SecurityOpt: ['no-new-privileges'], CapDrop: ['ALL'], CapAdd: WORKSPACE_CAPABILITIES };
-}
-
-/**
- * One pipe for both streams: the daemon reads stdout and stderr concurrently, so a burst of
- * output followed by an error on stderr (the usual crash) lands in the log in random order
- * and the error can fall out of the tail users see. ash and dash still exec the last command,
- * so the app remains the process that receives signals.
- */
-function shellCommand(command: string): string[] {
-  return ['sh', '-c', `exec 2>&1\n${command}`];
-}
-
-/**
- * PORT comes first so an explicit PORT in the repository's env wins.
- * TINI_KILL_PROCESS_GROUP: shells that do not exec their last command (bash) would otherwise
- * take SIGTERM alone and leave the app to be SIGKILLed without a chance to shut down.
- */
-function envList(service: ServiceRunSpec): string[] {
-  const env = { TINI_KILL_PROCESS_GROUP: '1', ...(service.port ? { PORT: String(service.port) } : {}), ...service.env };
-  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
-}
-
-function mountsFor(spec: WorkspaceRunSpec, service: ServiceRunSpec, dataVolume?: string): Dockerode.MountSettings[] {
-  const mounts: Dockerode.MountSettings[] = [];
-  if (service.mountsWorkspace) {
-    const target = service.checkoutMount ?? WORKSPACE_DIR;
-    mounts.push({ ...workspaceMount(spec), Target: target });
-    // The checkout is also at /workspace where compose (`.:/app`) or devcontainer.json
-    // (`workspaceFolder`) put it elsewhere: the terminal, SSH, SFTP and the IDE find the
-    // container people work in, and open their shells, by that one path.
-    if (target !== WORKSPACE_DIR && !target.startsWith(`${WORKSPACE_DIR}/`)) mounts.push({ ...workspaceMount(spec), Target: WORKSPACE_DIR });
-  }
-  for (const v of service.volumes ?? []) {
-    mounts.push({ Type: 'volume', Source: dockerNames.namedVolume(spec.slug, v.name), Target: v.target, ...(v.readOnly ? { ReadOnly: true } : {}) });
-  }
-  if (service.data) {
-    mounts.push({ Type: 'volume', Source: dataVolume ?? dockerNames.dataVolume(spec.slug, service.name), Target: service.data });
-  }
-  return mounts;
-}
-
-function workspaceMount(spec: WorkspaceRunSpec): Dockerode.MountSettings {
-  return { Type: 'volume', Source: dockerNames.workspaceVolume(spec.slug), Target: WORKSPACE_DIR };
 }
 
 /**
@@ -1339,94 +1155,7 @@ function diskKey(spec: WorkspaceRunSpec): string {
   return `${spec.workspaceId}:${spec.slug}:${JSON.stringify(spec.services.map((s) => [s.name, Boolean(s.data), (s.volumes ?? []).map((v) => v.name)]))}`;
 }
 
-function startOrder(services: ServiceRunSpec[]): ServiceRunSpec[] {
-  return [...services.filter((s) => !s.mountsWorkspace), ...services.filter((s) => s.mountsWorkspace)];
-}
-
-/** Image services are the ones without the workspace mount (see ServiceRunSpec.mountsWorkspace). */
-function isImageService(c: Dockerode.ContainerInfo): boolean {
-  // by the disk's name: compose may mount the checkout elsewhere than /workspace
-  const disk = dockerNames.workspaceVolume(c.Labels[LABELS.slug] ?? '');
-  return !c.Mounts.some((m) => m.Destination === WORKSPACE_DIR || m.Name === disk);
-}
-
-/** the container's command: berth.yml's shell command, or compose's exec form and entrypoint */
-function commandOf(service: ServiceRunSpec): Pick<Dockerode.ContainerCreateOptions, 'Cmd' | 'Entrypoint'> {
-  return {
-    Cmd: service.command ? shellCommand(service.command) : service.args,
-    ...(service.entrypoint ? { Entrypoint: service.entrypoint } : {}),
-  };
-}
-
-/** compose's healthcheck as the engine's (durations in nanoseconds) */
-function healthConfig(h: NonNullable<ServiceRunSpec['healthcheck']>): Dockerode.HealthConfig {
-  const ns = (ms?: number) => (ms === undefined ? undefined : Math.round(ms * 1e6));
-  return { Test: h.test, Interval: ns(h.intervalMs), Timeout: ns(h.timeoutMs), Retries: h.retries, StartPeriod: ns(h.startPeriodMs) };
-}
-
-/** depends_on order: each service after what it depends on, otherwise as listed (no cycles: the reader refuses them) */
-function dependencyOrder(services: ServiceRunSpec[]): ServiceRunSpec[] {
-  const out: ServiceRunSpec[] = [];
-  const placed = new Set<string>();
-  const place = (s: ServiceRunSpec, depth: number) => {
-    if (placed.has(s.name) || depth > services.length) return;
-    for (const dep of Object.keys(s.dependsOn ?? {})) {
-      const d = services.find((x) => x.name === dep);
-      if (d) place(d, depth + 1);
-    }
-    placed.add(s.name);
-    out.push(s);
-  };
-  for (const s of services) place(s, 0);
-  return out;
-}
-
-function findService(spec: WorkspaceRunSpec, name: string): ServiceRunSpec {
-  const service = spec.services.find((s) => s.name === name);
-  if (!service) throw new Error(`workspace ${spec.slug} has no service named ${name}`);
-  return service;
-}
-
-function labelsOf(spec: WorkspaceRunSpec, service?: string, role?: Role): Record<string, string> {
-  const labels: Record<string, string> = { [LABELS.workspace]: spec.workspaceId, [LABELS.slug]: spec.slug };
-  if (service) labels[LABELS.service] = service;
-  if (role) labels[LABELS.role] = role;
-  return labels;
-}
-
-function labelFilter(workspaceId: string, role?: Role): { label: string[] } {
-  const label = [`${LABELS.workspace}=${workspaceId}`];
-  if (role) label.push(`${LABELS.role}=${role}`);
-  return { label };
-}
-
 // --- build helpers ------------------------------------------------------------------------------
-
-function buildQuery(opts: BuildImageOptions): Record<string, unknown> {
-  const query: Record<string, unknown> = {
-    t: opts.tag,
-    dockerfile: opts.dockerfile,
-    buildargs: opts.args,
-    labels: opts.labels,
-    nocache: opts.noCache,
-    // The layer cache is what makes a rebuild on every push affordable; never re-pull bases.
-    pull: false,
-    rm: true,
-    forcerm: true,
-  };
-  // The RUN steps are the repository's code too: the same memory and CPU caps as its workspace.
-  // (The build API has no PID limit; BERTH_BUILD_TIMEOUT bounds a build that forks for ever.)
-  if (opts.memoryBytes && opts.memoryBytes > 0) {
-    query.memory = opts.memoryBytes;
-    query.memswap = opts.memoryBytes;
-  }
-  if (opts.nanoCpus && opts.nanoCpus > 0) {
-    query.cpuperiod = 100_000;
-    query.cpuquota = Math.max(1000, Math.round((opts.nanoCpus / 1e9) * 100_000));
-  }
-  if (opts.target) query.target = opts.target;
-  return query;
-}
 
 async function assertDockerfile(contextDir: string, dockerfile: string): Promise<void> {
   const full = path.resolve(contextDir, dockerfile);
@@ -1459,46 +1188,6 @@ async function answersOk(url: string, timeoutMs: number, cancel?: AbortSignal): 
   } catch {
     return false; // refused, reset or timed out: not up yet
   }
-}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number } | null)?.statusCode;
-}
-
-/** Resolves to undefined instead of rejecting when Docker answers 404. */
-async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
-  try {
-    return await p;
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
-}
-
-/** The daemon's own words, without docker-modem's "(HTTP code 400) unexpected - " prefix. */
-function dockerReason(err: unknown): string {
-  const e = err as { json?: { message?: string } | null; message?: string } | null;
-  const text = e?.json?.message ?? e?.message ?? String(err);
-  return text.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
-}
-
-function builtByBerth(ref: string): StepFailedError {
-  return new StepFailedError(
-    'build',
-    `image ${ref} is an image Berth built for a workspace; an image: service must name an image from a registry (or one the operator provides), and a service built from this repository uses build: instead`,
-  );
-}
-
-function abortError(): Error {
-  const err = new Error('aborted');
-  err.name = 'AbortError';
-  return err;
-}
-
-/** the same configuration (image, command, env, mounts, limits) gives the same hash */
-function configHash(options: Dockerode.ContainerCreateOptions): string {
-  const { [LABELS.config]: _old, ...labels } = options.Labels ?? {};
-  return createHash('sha256').update(JSON.stringify({ ...options, Labels: labels })).digest('hex').slice(0, 16);
 }
 
 function suffix(): string {

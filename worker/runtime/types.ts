@@ -22,7 +22,8 @@ export interface BuildImageOptions {
   service?: string;
   /** caps for the build's containers (RUN steps), like a workspace's; 0 or unset = none */
   memoryBytes?: number;
-  nanoCpus?: number;
+  /** CPUs, e.g. 1.5 (BERTH_CPU_LIMIT) */
+  cpus?: number;
   /** build output as it arrives (already decoded, may hold several lines) */
   onLog: (text: string) => void;
 }
@@ -86,7 +87,8 @@ export interface WorkspaceRunSpec {
   slug: string;
   services: ServiceRunSpec[];
   memoryBytes: number;
-  nanoCpus: number;
+  /** CPUs the workspace's containers may use each, e.g. 1.5 (BERTH_CPU_LIMIT); 0 = no cap */
+  cpus: number;
   /** processes one container may run at once (BERTH_PIDS_LIMIT); unset = the engine's default */
   pidsLimit?: number;
 }
@@ -147,10 +149,17 @@ export interface ServiceEndpoint {
   host: string;
 }
 
+/**
+ * A service container's state in Berth's words: `starting` (made, or being brought back by the
+ * engine after it died), `crash-looping` (brought back again and again), `exited` (ended and not
+ * coming back by itself), `gone` (removed meanwhile). Each runtime maps its engine's states.
+ */
+export type ServiceState = 'running' | 'starting' | 'crash-looping' | 'exited' | 'gone';
+
 export interface ContainerStatus {
   service: string;
   containerId: string;
-  state: string; // docker's: running, restarting, exited, dead, ...; 'removed' when it vanished meanwhile
+  state: ServiceState;
   exitCode?: number;
   /** it died because it ran out of memory (in this life, or before its restart policy brought it back) */
   oomKilled?: boolean;
