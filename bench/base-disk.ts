@@ -83,7 +83,8 @@ export async function partBaseDisk(ctx: WarmBenchContext): Promise<void> {
     return sha;
   };
 
-  say(`part 8: base disk: new branch → first 200 with a ${SEED_SECONDS} s seed, copy vs cold vs docker start; copy of a 1 GiB data volume`);
+  say(`part 8: base disk: copy of a 1 GiB data volume; new branch → first 200 with a ${SEED_SECONDS} s seed, copy vs cold vs docker start`);
+  await copyGiB(ctx);
   await push('main', files);
   const base = await until('the base disk of main', async () => {
     const b = await berth.db.baseDisk.findFirst({ where: { repository: { name: repo } }, orderBy: { createdAt: 'desc' } });
@@ -104,6 +105,9 @@ export async function partBaseDisk(ctx: WarmBenchContext): Promise<void> {
     await until(`${branch}'s preview`, async () => {
       const r = await get(berth.port, `${slug}.localhost:${berth.port}`);
       return r.status === 200 && r.body.includes(text) && r.body.includes('seeded-alice');
+    }).catch(async (err) => {
+      const ws = await berth.db.workspace.findFirst({ where: { branch, repository: { name: repo } } });
+      throw new Error(`${(err as Error).message} (workspace ${ws?.state}: ${ws?.stateReason})`);
     });
     const total = Date.now() - t0;
     const ws = await berth.db.workspace.findFirstOrThrow({ where: { branch, repository: { name: repo } } });
@@ -166,8 +170,6 @@ export async function partBaseDisk(ctx: WarmBenchContext): Promise<void> {
       ],
     ),
   );
-
-  await copyGiB(ctx);
 }
 
 /** Runtime.copyDisk of a 1 GiB data volume vs the host's `cp -a` of the same folder */
