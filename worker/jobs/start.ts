@@ -118,8 +118,10 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       }
     } else if (ws.claimedAt && ws.runningSha === null) {
       // a warm pool member this branch claimed: its disk holds the default branch, prepared
-      await progress(`checking out ${ws.branch} at ${build.sha.slice(0, 7)} on the disk from the warm pool`);
+      await progress(`checking out ${ws.branch} at ${build.sha.slice(0, 7)} on the disk from the warm pool`, 'checkout');
       checkoutMoved = await switchClaimedCheckout(deps, ws, build, spec, log);
+      origin = 'warm-pool';
+      origin = 'warm-pool';
     } else if (ws.runningSha !== build.sha) {
       await progress(`updating the checkout to ${build.sha.slice(0, 7)}`);
       checkoutMoved = await updateCheckout(deps, ws, build, spec, log);
@@ -192,7 +194,11 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await deps.runtime.waitHealthy(spec, endpoint, service.port!, service.health ?? '/', deps.config.BERTH_HEALTH_TIMEOUT);
     }
     // a warm pool member is prepared now: its containers go, its disk waits for a new branch
-    if (ws.poolMember) return void (await finishFill(deps, ws, build, log));
+    if (ws.poolMember) {
+      timer.end();
+      await db.workspace.update({ where: { id: ws.id }, data: { startSteps: timer.list() as never, ...(origin ? { diskOrigin: origin } : {}) } });
+      return void (await finishFill(deps, ws, build, log));
+    }
     const ideService = ideServiceOf(deps, spec, config, log);
     // a rollout leaves a running VS Code alone: its session (open files, terminals) goes on
     const keepsIde = Boolean(rollout && ideService && ws.ideState === 'running');
@@ -216,6 +222,8 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
     });
     if (!done) await deps.runtime.stopServices(ws.id); // stopped or deleted meanwhile
     else await scheduleIdleStop(queues, done);
+    // a claimed pool member serves: now the pool refills (not while this start needs the CPU)
+    if (done && origin === 'warm-pool') await queues.enqueueWarm(ws.repositoryId);
     if (done && rollout) {
       // Switched: the gateways proxy to the new version once their lookup (0.25 s) expires;
       // requests already on their way to the old one finish within its stop grace.
@@ -266,7 +274,7 @@ function rollsOut(deps: WorkerDeps, ws: Workspace, build: Build, data: Workspace
  * version keeps serving, and the workspace says so.
  */
 async function keepRunningVersion(deps: WorkerDeps, ws: Workspace, build: Build, rollout: Rollout | null, err: unknown, log: BuildLog): Promise<void> {
-  const message = await explainWorkspaceFailure(deps.runtime, ws.slug, 'start', userMessage(err), err instanceof StepFailedError ? err.logTail : undefined);
+  const message = await explainWorkspaceFailure(deps.runtime, ws.diskSlug ?? ws.slug, 'start', userMessage(err), err instanceof StepFailedError ? err.logTail : undefined);
   const tail = err instanceof StepFailedError && err.logTail ? `\n${err.logTail}` : '';
   log.line(`error: ${message}${tail}`);
   log.line(`==> ${build.sha.slice(0, 7)} did not start; ${ws.runningSha?.slice(0, 7)} keeps running`);
