@@ -121,7 +121,6 @@ async function start(deps: WorkerDeps, data: WorkspaceJob, attempt: number): Pro
       await progress(`checking out ${ws.branch} at ${build.sha.slice(0, 7)} on the disk from the warm pool`, 'checkout');
       checkoutMoved = await switchClaimedCheckout(deps, ws, build, spec, log);
       origin = 'warm-pool';
-      origin = 'warm-pool';
     } else if (ws.runningSha !== build.sha) {
       await progress(`updating the checkout to ${build.sha.slice(0, 7)}`);
       checkoutMoved = await updateCheckout(deps, ws, build, spec, log);
