@@ -13,6 +13,11 @@
  *   4. memory and start time per extra running workspace at 1, 10, 30 running
  *   5. lifecycle (bench/lifecycle.ts): stop, a new commit without downtime, the idle timer, and
  *      the preview gateway under wrk next to nginx and the container directly
+ *   7. warm pools (bench/warm-pool.ts): a new branch → first 200 from the warm pool, without a
+ *      pool, and `docker start` + first 200 by hand (only with BENCH_PARTS including 7)
+ *   8. base disk (bench/base-disk.ts): a new branch → first 200 with a 20 s seed, from a copy of
+ *      the base disk and cold, next to `docker start` + first 200; a copy of a 1 GiB data volume
+ *      (only with BENCH_PARTS including 8)
  *
  * It removes every container, volume, network and image it made, its databases and its Redis
  * keys, also when a part fails or it is interrupted. BENCH_PARTS=1,2 runs a subset; BENCH_REPS
@@ -34,6 +39,8 @@ import { packBuildContext } from '../worker/runtime/context.js';
 import { createPrisma, type PrismaClient } from '../lib/db/client.js';
 import { Queues } from '../lib/queue.js';
 import { partLifecycle } from './lifecycle.js';
+import { partWarmPool } from './warm-pool.js';
+import { partBaseDisk } from './base-disk.js';
 
 // ---------------------------------------------------------------------------------------------
 // settings
@@ -1152,7 +1159,7 @@ async function main() {
   process.once('SIGTERM', onSignal);
   try {
     if (PARTS.has('1')) await partAck(fake).catch((err) => say(`part 1 failed: ${err.stack ?? err}`));
-    if (['1', '2', '3', '4', '5'].some((p) => PARTS.has(p))) {
+    if (['1', '2', '3', '4', '5', '7', '8'].some((p) => PARTS.has(p))) {
       berth = await startBerthProcess(fake, {
         BERTH_MAX_RUNNING: '60',
         BERTH_MAX_RUNNING_PER_REPO: '60',
@@ -1170,6 +1177,14 @@ async function main() {
         await partLifecycle({ berth, fake, owner: OWNER, repo: REPO, files, say, emit, table, reps: REPS }).catch((err) => say(`part 5 failed: ${err.stack ?? err}`));
       }
       if (PARTS.has('4')) await partScale(berth, fake).catch((err) => say(`part 4 failed: ${err.stack ?? err}`));
+      if (PARTS.has('7')) {
+        noteLoad('part 7');
+        await partWarmPool({ berth, fake, owner: OWNER, repoPrefix: REPO, installationId, files: benchFiles, say, emit, table, reps: REPS, label: { [BENCH_LABEL]: RUN_ID } }).catch((err) => say(`part 7 failed: ${err.stack ?? err}`));
+      }
+      if (PARTS.has('8')) {
+        noteLoad('part 8');
+        await partBaseDisk({ berth, fake, owner: OWNER, repoPrefix: REPO, installationId, files: benchFiles, say, emit, table, reps: REPS, label: { [BENCH_LABEL]: RUN_ID } }).catch((err) => say(`part 8 failed: ${err.stack ?? err}`));
+      }
     }
     finalReport(machine);
   } catch (err) {
