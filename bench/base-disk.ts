@@ -12,6 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { pushPayload, sendWebhook } from '../test/fakes/webhooks.js';
@@ -54,13 +55,18 @@ async function until<T>(what: string, check: () => Promise<T | null | false | un
   }
 }
 
-async function get(port: number, host: string, address = '127.0.0.1'): Promise<{ status: number; body: string }> {
-  try {
-    const res = await fetch(`http://${address}:${port}/`, { headers: { host }, signal: AbortSignal.timeout(5_000) });
-    return { status: res.status, body: await res.text() };
-  } catch {
-    return { status: 0, body: '' };
-  }
+/** GET / with the Host header `host` (fetch may not set Host: node's http may) */
+function get(port: number, host: string, address = '127.0.0.1'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: address, port, path: '/', headers: { host }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', () => resolve({ status: 0, body: '' }));
+    req.setTimeout(5_000, () => req.destroy(new Error('timeout')));
+  });
 }
 
 const median = (xs: number[]) => {
