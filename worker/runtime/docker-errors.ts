@@ -8,12 +8,17 @@ export function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number } | null)?.statusCode;
 }
 
-/** Resolves to undefined instead of rejecting when Docker answers 404. */
+/**
+ * Resolves to undefined instead of rejecting when Docker answers 404, or 409 "removal … is
+ * already in progress": a finished task is removed in the background (runTask), so another
+ * removal of the same container (removeTasks, removeWorkspace) may find it already going.
+ */
 export async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
   try {
     return await p;
   } catch (err) {
     if (statusOf(err) === 404) return undefined;
+    if (statusOf(err) === 409 && /already in progress/.test(dockerReason(err))) return undefined;
     throw err;
   }
 }
