@@ -92,15 +92,21 @@ export async function startFromBaseDisk(
   }
   // a fork: its own branch; a warm pool member: the default branch (its branch is a placeholder)
   const branch = sourceOf(ws).branch;
-  const checkout = (await takeCheckout(ws.id, build.sha)) ?? (await cloneFor(deps, ws, build, log));
+  const taken = await takeCheckout(ws.id, build.sha);
+  const checkout = taken ?? (await cloneFor(deps, ws, build, log));
   let handedBack = false;
+  // a fresh start after all: the populate that follows takes this checkout instead of cloning
+  // again (the build's kept one stays where it is: keepCheckout would drop it before moving it)
+  const handBack = async () => {
+    if (!taken) await keepCheckout(ws.id, build.sha, checkout.dir);
+    handedBack = true;
+  };
   try {
     const baseInHistory = await isAncestor(checkout.dir, base.sha, build.sha);
     const decision = mayCopyBaseDisk({ base, ws, defaultBranch: ws.repository.defaultBranch, sha: build.sha, baseInHistory, runtimeCanCopy: true });
     if (!decision.copy) {
       log.line(`==> disk: fresh (${decision.why})`);
-      await keepCheckout(ws.id, build.sha, checkout.dir);
-      handedBack = true;
+      await handBack();
       return null;
     }
     await progress(`copying the base disk of ${ws.repository.defaultBranch} (${base.sha.slice(0, 7)})`);
@@ -110,8 +116,7 @@ export async function startFromBaseDisk(
     if (copy.volumes === 0) {
       // its volumes are on another engine (a workspace placed on another host): start fresh
       log.line('==> disk: fresh (the base disk is not on this Docker engine)');
-      await keepCheckout(ws.id, build.sha, checkout.dir);
-      handedBack = true;
+      await handBack();
       return null;
     }
     log.line(`==> disk: a copy of the base disk (${base.sha.slice(0, 7)}): ${copy.volumes} volume${copy.volumes === 1 ? '' : 's'}, ${Math.round(copy.bytes / 1024 / 1024)} MiB by ${copy.method === 'reflink' ? 'reflink (shared blocks)' : 'streaming copy'} in ${copy.durationMs} ms`);
