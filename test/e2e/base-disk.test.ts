@@ -120,6 +120,24 @@ describe('base disk (issue 17)', () => {
     await waitFor('the comment to say it', async () => comments().some((c) => c.body?.includes('<!-- berth:sticky') && c.body.includes('a copy of the base disk')));
   }, 300_000);
 
+  it('a branch whose history does not hold the base disk\'s commit starts fresh and seeds', async () => {
+    // a root commit with the same files: its branch shares no history with main
+    await s.fake.pushFiles(O, R, 'elsewhere-root', mainFiles, 'unrelated root', { from: 'no-such-branch' });
+    const sha = await s.fake.pushFiles(O, R, 'elsewhere', { 'message.txt': 'from elsewhere\n' }, 'elsewhere', { from: 'elsewhere-root' });
+    await hook('push', pushPayload({ fake: s.fake, owner: O, repo: R, branch: 'elsewhere', after: sha, installationId: s.installationId }));
+    const ws = await waitFor('elsewhere to run', async () => {
+      const w = await workspace('elsewhere');
+      if (w?.state === 'failed') throw new Error(`elsewhere failed: ${w.stateReason}`);
+      return w?.state === 'running' ? w : null;
+    }, 300_000, 250);
+    expect(ws.diskOrigin).toBe('fresh');
+    const page = (await preview('elsewhere'))!;
+    expect(page.body).toContain('from elsewhere');
+    expect(page.body).toContain('seeded-alice');
+    const build = await s.berth.db.build.findFirstOrThrow({ where: { workspaceId: ws.id }, include: { logs: true } });
+    expect(build.logs.map((l) => l.text).join('')).toMatch(/disk: fresh \(the base disk's commit \w+ is not in this branch's history/);
+  }, 360_000);
+
   it('/berth reset brings the seeded data back and keeps a modified file of the checkout', async () => {
     const ws = await copiedBranch();
     const web = await serviceContainer(ws.id);
