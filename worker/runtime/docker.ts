@@ -538,9 +538,21 @@ export class DockerRuntime implements Runtime {
           })
         : null;
       const finished = (async () => {
-        await this.followLogs(container, steps ? steps.push : deliver);
+        const push = steps ? steps.push : deliver;
+        let heard = false;
+        await this.followLogs(container, (text) => {
+          heard = true;
+          push(text);
+        });
+        const code = ((await container.wait()) as { StatusCode: number }).StatusCode;
+        // A task that exits before `logs --follow` attaches can meet a log file the engine has not
+        // written yet (the stream then ends empty); once it has stopped, the log is complete.
+        if (!heard) {
+          const again = demuxBuffer((await container.logs({ follow: false, stdout: true, stderr: true })) as unknown as Buffer);
+          if (again) push(again);
+        }
         steps?.flush();
-        return ((await container.wait()) as { StatusCode: number }).StatusCode;
+        return code;
       })();
       let exitCode: number;
       if (opts.timeoutMs) {
