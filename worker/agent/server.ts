@@ -138,11 +138,8 @@ export class HostAgent {
       case 'removeContainer':
         await ours(str(0));
         return access.removeContainer(str(0));
-      case 'workspaceOf': {
-        const info = await this.docker.getContainer(str(0)).inspect().catch(() => null);
-        const labels = info?.Config?.Labels ?? {};
-        return labels[LABELS.instance] === this.opts.instance ? (labels[LABELS.workspace] ?? null) : null;
-      }
+      case 'workspaceOf':
+        return this.workspaceOfContainer(str(0));
       case 'gateway':
         await ours(str(0));
         return access.shell(str(0)).gateway();
@@ -153,10 +150,16 @@ export class HostAgent {
 
   /** a container of this Berth (its instance label) on this engine, of `workspaceId` when given */
   private async owns(workspaceId: string | null, container: string): Promise<boolean> {
-    if (typeof container !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(container)) return false;
+    const owner = await this.workspaceOfContainer(container);
+    return owner !== null && (workspaceId === null || owner === workspaceId);
+  }
+
+  /** the workspace a container of this Berth on this engine belongs to; null for any other container or name */
+  private async workspaceOfContainer(container: string): Promise<string | null> {
+    if (typeof container !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(container)) return null;
     const info = await this.docker.getContainer(container).inspect().catch(() => null);
     const labels = info?.Config?.Labels ?? {};
-    return Boolean(info && labels[LABELS.instance] === this.opts.instance && labels[LABELS.workspace] && (workspaceId === null || labels[LABELS.workspace] === workspaceId));
+    return info && labels[LABELS.instance] === this.opts.instance ? labels[LABELS.workspace] || null : null;
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
